@@ -1,0 +1,87 @@
+"""The only gatekeeper: who may see or manage what. Every view and every retrieval asks here,
+and every answer comes from the database at the time of the request."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from assistant.models import Conversation, QueryRecord
+from ingestion.models import Collection, Document
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def collections_visible_to(user: User) -> QuerySet[Collection]:
+    """Collections the user may read: granted to one of their groups (or managed by them)."""
+    if not user.is_authenticated or not user.is_active:
+        return Collection.objects.none()
+    if user.is_superuser:
+        return Collection.objects.all()
+    return (
+        Collection.objects.filter(groups__user=user) | Collection.objects.filter(managers=user)
+    ).distinct()
+
+
+def collections_managed_by(user: User) -> QuerySet[Collection]:
+    if not user.is_authenticated or not user.is_active:
+        return Collection.objects.none()
+    if user.is_superuser:
+        return Collection.objects.all()
+    return Collection.objects.filter(managers=user)
+
+
+def scope_ids(user: User) -> list[int]:
+    return list(collections_visible_to(user).order_by("id").values_list("id", flat=True))
+
+
+def can_create_collections(user: User) -> bool:
+    return user.is_active and user.has_perm("ingestion.add_collection")
+
+
+def can_audit(user: User) -> bool:
+    return user.is_active and user.has_perm("assistant.view_queryrecord")
+
+
+def readable_collection(user: User, collection_id: int) -> Collection:
+    return get_object_or_404(collections_visible_to(user), pk=collection_id)
+
+
+def managed_collection(user: User, collection_id: int) -> Collection:
+    return get_object_or_404(collections_managed_by(user), pk=collection_id)
+
+
+def readable_document(user: User, document_id: int) -> Document:
+    return get_object_or_404(
+        Document.objects.filter(collection__in=collections_visible_to(user)), pk=document_id
+    )
+
+
+def managed_document(user: User, document_id: int) -> Document:
+    return get_object_or_404(
+        Document.objects.filter(collection__in=collections_managed_by(user)), pk=document_id
+    )
+
+
+def own_conversation(user: User, conversation_id: int) -> Conversation:
+    """Conversations are private to their owner: anyone else gets a 404, not a 403."""
+    if not user.is_authenticated:
+        raise Http404
+    return get_object_or_404(Conversation, pk=conversation_id, user=user)
+
+
+def visible_sources(user: User, sources: list[dict]) -> list[dict]:
+    """Re-authorise stored citations at view time: a revoked document's passage is withheld."""
+    allowed = set(
+        Document.objects.filter(
+            pk__in=[s["document_id"] for s in sources],
+            collection__in=collections_visible_to(user),
+        ).values_list("pk", flat=True)
+    )
+    return [s if s["document_id"] in allowed else {"n": s["n"], "withheld": True} for s in sources]
+
+
+def audit_records(user: User) -> QuerySet[QueryRecord]:
+    if not can_audit(user):
+        return QueryRecord.objects.none()
+    return QueryRecord.objects.all()

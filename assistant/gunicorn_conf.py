@@ -1,0 +1,23 @@
+"""gunicorn settings for both profiles: `gunicorn -c assistant/gunicorn_conf.py assistant.wsgi`."""
+
+import os
+
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "16"))  # each streaming answer holds one thread
+# Embedded profile: qdrant-client's local mode lets one process open its folder, so one worker.
+workers = 1 if settings.EMBEDDED_WORKER else int(os.environ.get("WEB_WORKERS", "2"))
+timeout = 120
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's hook signature)
+    if settings.EMBEDDED_WORKER:
+        from assistant.embedded import start_worker
+
+        start_worker(settings.CELERY_WORKER_CONCURRENCY)

@@ -1,0 +1,94 @@
+"""The only module that knows where the LLM is. vLLM's OpenAI-compatible API, streamed.
+The server sets every generation parameter; nothing from the browser reaches the request."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+
+class LLMUnavailable(Exception):
+    """The model server is down, slow or failing; the message is safe to show to users."""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def params() -> dict:
+    return {
+        "model": settings.LLM_MODEL,
+        "max_tokens": settings.LLM_MAX_TOKENS,
+        "temperature": settings.LLM_TEMPERATURE,
+        "top_p": settings.LLM_TOP_P,
+    }
+
+
+@cache
+def client() -> "OpenAI":
+    import httpx
+    from openai import OpenAI
+
+    timeout = httpx.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
+    return OpenAI(
+        base_url=settings.LLM_BASE_URL,
+        api_key=settings.LLM_API_KEY,
+        timeout=timeout,
+        max_retries=0,
+    )
+
+
+def stream(messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
+    """Yield text as the model produces it; fill `usage` when the stream ends."""
+    import openai
+
+    try:
+        response = client().chat.completions.create(
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            **params(),
+        )
+        for event in response:
+            if event.usage:
+                usage.prompt_tokens = event.usage.prompt_tokens
+                usage.completion_tokens = event.usage.completion_tokens
+            for choice in event.choices:
+                if choice.finish_reason:
+                    usage.finish_reason = choice.finish_reason
+                if choice.delta and choice.delta.content:
+                    yield choice.delta.content
+    except openai.APITimeoutError:
+        raise LLMUnavailable("The language model did not answer in time.") from None
+    except openai.APIConnectionError:
+        raise LLMUnavailable("The language model server cannot be reached.") from None
+    except openai.APIStatusError as exc:
+        raise LLMUnavailable(
+            f"The language model server returned an error (HTTP {exc.status_code})."
+        ) from None
+
+
+def ping() -> str:
+    """A real one-token generation: proves the model answers, not only that a port is open."""
+    import openai
+
+    try:
+        response = client().chat.completions.create(
+            messages=[{"role": "user", "content": "Say OK."}],
+            model=settings.LLM_MODEL,
+            max_tokens=1,
+            temperature=0,
+            timeout=15,
+        )
+    except openai.OpenAIError as exc:
+        raise LLMUnavailable(f"{type(exc).__name__}") from None
+    return response.choices[0].message.content or ""

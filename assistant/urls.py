@@ -1,0 +1,26 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from assistant import views
+
+chat_patterns = (
+    [
+        path("", views.chat_index, name="index"),
+        path("ask/", views.ask, name="ask_new"),
+        path("<int:conversation_id>/", views.conversation_detail, name="conversation"),
+        path("<int:conversation_id>/ask/", views.ask, name="ask"),
+        path("<int:conversation_id>/rename/", views.conversation_rename, name="rename"),
+        path("<int:conversation_id>/delete/", views.conversation_delete, name="delete"),
+    ],
+    "chat",
+)
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("chat/", include(chat_patterns)),
+    path("", include("ingestion.urls")),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]

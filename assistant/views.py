@@ -1,0 +1,164 @@
+import json
+import logging
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from assistant import access, chat, llm
+from assistant.models import Conversation, Message
+from ingestion import index
+
+log = logging.getLogger(__name__)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if access.collections_visible_to(request.user).exists() or not access.can_audit(request.user):
+        return redirect("chat:index")
+    return redirect("ingestion:collections")
+
+
+def messages_for_display(user, conversation: Conversation) -> list[Message]:
+    # Stored citations are re-authorised every time they are shown.
+    messages = list(conversation.messages.all())
+    for m in messages:
+        m.sources = access.visible_sources(user, m.sources)
+    return messages
+
+
+def chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+    context = {
+        "conversation": conversation,
+        "conversations": request.user.conversations.all()[:50],
+        "chat_messages": messages_for_display(request.user, conversation) if conversation else [],
+        "collections": access.collections_visible_to(request.user),
+    }
+    return render(request, "assistant/chat.html", context)
+
+
+@login_required
+@require_GET
+def chat_index(request: HttpRequest) -> HttpResponse:
+    return chat_page(request, None)
+
+
+@login_required
+@require_GET
+def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    return chat_page(request, access.own_conversation(request.user, conversation_id))
+
+
+@login_required
+@require_POST
+def conversation_rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = access.own_conversation(request.user, conversation_id)
+    title = request.POST.get("title", "").strip()[:200]
+    if not title:
+        return HttpResponseBadRequest("A title is required.")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return redirect("chat:conversation", conversation_id=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    access.own_conversation(request.user, conversation_id).delete()
+    return redirect("chat:index")
+
+
+def sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+@login_required
+@require_POST
+def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    """Stream the answer as server-sent events over the POST response."""
+    question = request.POST.get("question", "").strip()
+    if not question:
+        return HttpResponseBadRequest("Ask a question first.")
+    if conversation_id is None:
+        conversation = Conversation.objects.create(user=request.user, title=question[:80])
+    else:
+        conversation = access.own_conversation(request.user, conversation_id)
+    user = request.user
+    events = chat.answer(user, conversation, question)
+
+    def stream() -> Iterator[bytes]:
+        url = reverse("chat:conversation", args=[conversation.pk])
+        yield sse("conversation", {"id": conversation.pk, "url": url, "title": conversation.title})
+        try:
+            for event in events:
+                if event["type"] == "token":
+                    yield sse("token", {"text": event["text"]})
+                elif event["type"] == "error":
+                    yield sse("error", {"message": event["message"]})
+                else:
+                    message = event["message"]
+                    message.sources = access.visible_sources(user, message.sources)
+                    html = render_to_string(
+                        "assistant/chat.html#message", {"m": message}, request=request
+                    )
+                    yield sse("done", {"html": html})
+        except Exception:
+            log.exception("answer failed")
+            yield sse("error", {"message": "Something went wrong; the question was not answered."})
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the tokens back
+    return response
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def check(name: str, probe) -> tuple[str, dict]:
+    try:
+        detail = probe()
+        return name, {"ok": True, **({"detail": detail} if detail else {})}
+    except Exception as exc:  # a readiness probe reports every failure, it never raises
+        return name, {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_broker() -> None:
+    from assistant.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=3)
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = dict(
+        [
+            check("database", check_database),
+            check("broker", check_broker),
+            check("vector_store", index.ping),
+            check("llm", lambda: None if llm.ping() is not None else None),
+        ]
+    )
+    ready = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                        status=200 if ready else 503)

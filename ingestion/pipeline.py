@@ -1,0 +1,101 @@
+"""ingest(document): claim → parse → chunk → embed → replace points → ready."""
+
+import logging
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import F
+
+from ingestion import index
+from ingestion.models import Document
+from ingestion.parsing import Page, ParseError, parse_file
+
+if TYPE_CHECKING:
+    from llama_index.core.node_parser import SentenceSplitter
+
+log = logging.getLogger(__name__)
+Status = Document.Status
+
+
+@cache
+def splitter() -> "SentenceSplitter":
+    from llama_index.core.node_parser import SentenceSplitter
+
+    # Chunks are sized in the embedder's own word pieces: it reads at most 256 of them.
+    return SentenceSplitter(
+        chunk_size=settings.CHUNK_TOKENS,
+        chunk_overlap=settings.CHUNK_OVERLAP_TOKENS,
+        tokenizer=index.embedder().tokenizer.tokenize,
+    )
+
+
+def chunk(pages: list[Page]) -> list[index.Chunk]:
+    chunks: list[index.Chunk] = []
+    for page in pages:
+        if not page.text.strip():
+            continue
+        for text in splitter().split_text(page.text):
+            if text.strip():
+                chunks.append(index.Chunk(chunk_no=len(chunks), page=page.number, text=text))
+    return chunks
+
+
+def claim(document_id: int) -> bool:
+    """Take the document for processing; False if it is finished, gone, or out of attempts."""
+    claimed = Document.objects.filter(
+        pk=document_id,
+        status__in=[Status.QUEUED, Status.PROCESSING],
+        attempts__lt=settings.INGEST_MAX_ATTEMPTS,
+    ).update(status=Status.PROCESSING, attempts=F("attempts") + 1, error="")
+    if not claimed:
+        # A document redelivered too often (it keeps killing its worker) ends failed.
+        Document.objects.filter(
+            pk=document_id, status__in=[Status.QUEUED, Status.PROCESSING]
+        ).update(
+            status=Status.FAILED,
+            error=f"Gave up after {settings.INGEST_MAX_ATTEMPTS} attempts.",
+        )
+    return bool(claimed)
+
+
+def fail(document_id: int, reason: str) -> None:
+    Document.objects.filter(pk=document_id).update(status=Status.FAILED, error=reason)
+
+
+def ingest(document_id: int) -> None:
+    if not claim(document_id):
+        return
+    document = Document.objects.get(pk=document_id)
+    try:
+        pages = parse_file(
+            Path(document.file.path),
+            document.extension,
+            timeout=settings.PARSE_TIMEOUT_SECONDS,
+            memory_mb=settings.PARSE_MEMORY_MB,
+        )
+    except ParseError as exc:
+        log.info("document %s failed to parse: %s", document_id, exc)
+        fail(document_id, str(exc))
+        return
+    try:
+        written = index.replace(
+            collection_id=document.collection_id,
+            document_id=document.pk,
+            sha256=document.sha256,
+            title=document.title,
+            chunks=chunk(pages),
+        )
+    except (ConnectionError, TimeoutError):
+        raise  # transient: the task retries with backoff
+    except Exception:
+        log.exception("document %s failed while indexing", document_id)
+        fail(document_id, "Indexing failed with an internal error; see the worker log.")
+        return
+    # The document may have been deleted meanwhile: then its points must go too.
+    updated = Document.objects.filter(pk=document_id, status=Status.PROCESSING).update(
+        status=Status.READY, pages=len(pages), chunks=written
+    )
+    if not updated and not Document.objects.filter(pk=document_id).exists():
+        index.delete(document_id)

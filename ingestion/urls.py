@@ -1,0 +1,15 @@
+from django.urls import path
+
+from ingestion import views
+
+app_name = "ingestion"
+
+urlpatterns = [
+    path("collections/", views.collection_list, name="collections"),
+    path("collections/new/", views.collection_create, name="collection_create"),
+    path("collections/<int:collection_id>/", views.collection_detail, name="collection"),
+    path("collections/<int:collection_id>/upload/", views.upload, name="upload"),
+    path("documents/<int:document_id>/file/", views.document_file, name="document_file"),
+    path("documents/<int:document_id>/reingest/", views.document_reingest, name="reingest"),
+    path("documents/<int:document_id>/delete/", views.document_delete, name="document_delete"),
+]

@@ -1,0 +1,119 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from assistant import access
+from ingestion import documents
+from ingestion.models import Collection
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@login_required
+@require_GET
+def collection_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "collections": access.collections_visible_to(request.user),
+        "managed_ids": set(access.collections_managed_by(request.user).values_list("pk", flat=True)),
+        "can_create": access.can_create_collections(request.user),
+        "groups": Group.objects.order_by("name"),
+    }
+    return render(request, "ingestion/collections.html", context)
+
+
+@login_required
+@require_POST
+def collection_create(request: HttpRequest) -> HttpResponse:
+    if not access.can_create_collections(request.user):
+        raise PermissionDenied
+    name = request.POST.get("name", "").strip()[:200]
+    if not name:
+        messages.error(request, "A collection needs a name.")
+        return redirect("ingestion:collections")
+    try:
+        collection = Collection.objects.create(
+            name=name, description=request.POST.get("description", "").strip()
+        )
+    except IntegrityError:
+        messages.error(request, f"A collection named “{name}” already exists.")
+        return redirect("ingestion:collections")
+    collection.managers.add(request.user)
+    collection.groups.set(Group.objects.filter(pk__in=request.POST.getlist("groups")))
+    return redirect("ingestion:collection", collection_id=collection.pk)
+
+
+def documents_context(request: HttpRequest, collection: Collection) -> dict:
+    docs = list(collection.documents.all())
+    return {
+        "collection": collection,
+        "documents": docs,
+        "running": any(not d.is_finished for d in docs),
+        "can_manage": access.collections_managed_by(request.user).filter(pk=collection.pk).exists(),
+    }
+
+
+@login_required
+@require_GET
+def collection_detail(request: HttpRequest, collection_id: int) -> HttpResponse:
+    collection = access.readable_collection(request.user, collection_id)
+    context = documents_context(request, collection)
+    if is_htmx(request):
+        return render(request, "ingestion/collection.html#documents", context)
+    return render(request, "ingestion/collection.html", context)
+
+
+@login_required
+@require_POST
+def upload(request: HttpRequest, collection_id: int) -> HttpResponse:
+    collection = access.managed_collection(request.user, collection_id)
+    try:
+        created = documents.upload(collection, request.FILES.getlist("files"), request.user)
+    except documents.UploadRejected as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{len(created)} file(s) uploaded; ingestion has started.")
+    return redirect("ingestion:collection", collection_id=collection.pk)
+
+
+@login_required
+@require_POST
+def document_reingest(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = access.managed_document(request.user, document_id)
+    documents.reingest(document)
+    return redirect("ingestion:collection", collection_id=document.collection_id)
+
+
+@login_required
+@require_POST
+def document_delete(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = access.managed_document(request.user, document_id)
+    collection_id = document.collection_id
+    documents.delete(document)
+    messages.success(request, f"Deleted {document.title}.")
+    return redirect("ingestion:collection", collection_id=collection_id)
+
+
+@login_required
+@require_GET
+def document_file(request: HttpRequest, document_id: int) -> FileResponse:
+    document = access.readable_document(request.user, document_id)
+    # Only PDFs open in the browser (citations jump to #page=N); everything else downloads,
+    # so an uploaded HTML file can never run as a page of this site.
+    inline = document.extension == ".pdf"
+    response = FileResponse(
+        document.file.open("rb"),
+        as_attachment=not inline,
+        filename=document.original_name,
+        content_type="application/pdf" if inline else "application/octet-stream",
+    )
+    if not inline:
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "no-store"
+    return response
