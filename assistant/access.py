@@ -1,15 +1,22 @@
 """The only gatekeeper: who may see or manage what. Every view and every retrieval asks here,
 and every answer comes from the database at the time of the request."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as DjangoUser
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 from assistant.models import Conversation, QueryRecord
 from ingestion.models import Collection, Document
 
-User = AbstractBaseUser | AnonymousUser
+User = DjangoUser | AnonymousUser
+
+
+class AuthedRequest(HttpRequest):
+    """What views behind @login_required receive."""
+
+    user: DjangoUser
 
 
 def collections_visible_to(user: User) -> QuerySet[Collection]:

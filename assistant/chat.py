@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,22 +22,25 @@ NOTHING_FOUND = (
 Event = dict[str, Any]
 
 
-def retrieve(user: AbstractBaseUser, question: str) -> tuple[list[dict], list[dict]]:
+def retrieve(user: User, question: str) -> tuple[list[dict], list[dict]]:
     """The user's scope, read from the database now, and the numbered sources found in it."""
-    scope = list(access.collections_visible_to(user).order_by("id").values("id", "name"))
-    if not scope:
+    collections = list(access.collections_visible_to(user).order_by("id"))
+    scope = [{"id": c.pk, "name": c.name} for c in collections]
+    if not collections:
         return scope, []  # an empty scope never reaches Qdrant
-    hits = index.search(question, [c["id"] for c in scope], settings.RETRIEVAL_TOP_K)
+    hits = index.search(question, [c.pk for c in collections], settings.RETRIEVAL_TOP_K)
     sources = [{"n": n, **asdict(hit)} for n, hit in enumerate(hits, start=1)]
     return scope, sources
 
 
 def history(conversation: Conversation) -> list[tuple[str, str]]:
-    recent = list(conversation.messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2])
+    recent = list(
+        conversation.messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2]
+    )
     return [(m.role, m.content) for m in reversed(recent)]
 
 
-def answer(user: AbstractBaseUser, conversation: Conversation, question: str) -> Iterator[Event]:
+def answer(user: User, conversation: Conversation, question: str) -> Iterator[Event]:
     """Yield {"type": "token"} events as the model writes, then one "done" or "error" event.
 
     The query record is committed before the first token is yielded; if it cannot be written,

@@ -35,10 +35,9 @@ def params() -> dict:
 
 @cache
 def client() -> "OpenAI":
-    import httpx
-    from openai import OpenAI
+    from openai import OpenAI, Timeout
 
-    timeout = httpx.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
+    timeout = Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
     return OpenAI(
         base_url=settings.LLM_BASE_URL,
         api_key=settings.LLM_API_KEY,
@@ -52,8 +51,8 @@ def stream(messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
     import openai
 
     try:
-        response = client().chat.completions.create(
-            messages=messages,  # type: ignore[arg-type]
+        response = client().chat.completions.create(  # type: ignore[call-overload]
+            messages=messages,
             stream=True,
             stream_options={"include_usage": True},
             **params(),

@@ -15,7 +15,7 @@ SERVED_NAME = "SmolLM2-135M-Instruct"
 def is_healthy(base_url: str) -> bool:
     root = base_url.removesuffix("/").removesuffix("/v1")
     try:
-        with urllib.request.urlopen(f"{root}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{root}/health", timeout=2) as response:  # noqa: S310
             return bool(response.status == 200)
     except OSError:
         return False
@@ -35,10 +35,22 @@ def start(port: int, log_path: Path) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [
-                str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
-                "--model", str(MODEL_DIR), "--served-model-name", SERVED_NAME,
-                "--host", "127.0.0.1", "--port", str(port),
-                "--enforce-eager", "--max-model-len", "4096", "--dtype", "bfloat16",
+                str(VLLM_PYTHON),
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                str(MODEL_DIR),
+                "--served-model-name",
+                SERVED_NAME,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--enforce-eager",
+                "--max-model-len",
+                "4096",
+                "--dtype",
+                "bfloat16",
             ],  # fmt: skip
             env=env,
             stdout=log,

@@ -37,6 +37,9 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
 
 class QueryRecord(models.Model):
     """The audit of one question: written before any token of the answer is shown."""
@@ -72,3 +75,6 @@ class QueryRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.question[:60]}"

@@ -119,7 +119,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "enclave.sqlite3",
+            "NAME": str(VAR_DIR / "enclave.sqlite3"),
             # The embedded worker writes from threads while the web reads: wait, don't fail.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }

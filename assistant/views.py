@@ -11,12 +11,14 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, chat, llm
+from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message
 from ingestion import index
 
@@ -31,7 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("ingestion:collections")
 
 
-def messages_for_display(user, conversation: Conversation) -> list[Message]:
+def messages_for_display(user: access.User, conversation: Conversation) -> list[Message]:
     # Stored citations are re-authorised every time they are shown.
     messages = list(conversation.messages.all())
     for m in messages:
@@ -39,7 +41,7 @@ def messages_for_display(user, conversation: Conversation) -> list[Message]:
     return messages
 
 
-def chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+def chat_page(request: AuthedRequest, conversation: Conversation | None) -> HttpResponse:
     context = {
         "conversation": conversation,
         "conversations": request.user.conversations.all()[:50],
@@ -51,19 +53,19 @@ def chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpRe
 
 @login_required
 @require_GET
-def chat_index(request: HttpRequest) -> HttpResponse:
+def chat_index(request: AuthedRequest) -> HttpResponse:
     return chat_page(request, None)
 
 
 @login_required
 @require_GET
-def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_detail(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     return chat_page(request, access.own_conversation(request.user, conversation_id))
 
 
 @login_required
 @require_POST
-def conversation_rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_rename(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     conversation = access.own_conversation(request.user, conversation_id)
     title = request.POST.get("title", "").strip()[:200]
     if not title:
@@ -75,7 +77,7 @@ def conversation_rename(request: HttpRequest, conversation_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-def conversation_delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
+def conversation_delete(request: AuthedRequest, conversation_id: int) -> HttpResponse:
     access.own_conversation(request.user, conversation_id).delete()
     return redirect("chat:index")
 
@@ -86,7 +88,7 @@ def sse(event: str, data: dict) -> bytes:
 
 @login_required
 @require_POST
-def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpResponseBase:
     """Stream the answer as server-sent events over the POST response."""
     question = request.POST.get("question", "").strip()
     if not question:
@@ -160,5 +162,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         ]
     )
     ready = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )

@@ -2,9 +2,12 @@
 
 import hashlib
 import logging
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
@@ -43,7 +46,9 @@ def enqueue(document_id: int) -> None:
         log.exception("could not enqueue document %s; it stays queued", document_id)
 
 
-def upload(collection: Collection, files: list[UploadedFile], user) -> list[Document]:
+def upload(
+    collection: Collection, files: Sequence[UploadedFile], user: User | None
+) -> list[Document]:
     if not files:
         raise UploadRejected("Choose at least one file.")
     if len(files) > settings.MAX_FILES_PER_UPLOAD:
@@ -75,7 +80,7 @@ def upload(collection: Collection, files: list[UploadedFile], user) -> list[Docu
             document.save()
             created.append(document)
             if document.status == Document.Status.QUEUED:
-                transaction.on_commit(lambda pk=document.pk: enqueue(pk))
+                transaction.on_commit(partial(enqueue, document.pk))
     return created
 
 

@@ -81,7 +81,9 @@ def model_path() -> str:
 def embedder() -> "SentenceTransformer":
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(model_path(), device=settings.EMBEDDING_DEVICE, local_files_only=True)
+    return SentenceTransformer(
+        model_path(), device=settings.EMBEDDING_DEVICE, local_files_only=True
+    )
 
 
 def embed(texts: list[str]) -> list[list[float]]:
@@ -167,9 +169,13 @@ def replace(
 def count(document_id: int) -> int:
     ensure_collection()
     with _lock:
-        return client().count(
-            settings.QDRANT_COLLECTION, count_filter=_document_filter(document_id), exact=True
-        ).count
+        return (
+            client()
+            .count(
+                settings.QDRANT_COLLECTION, count_filter=_document_filter(document_id), exact=True
+            )
+            .count
+        )
 
 
 def delete(document_id: int) -> None:

