@@ -122,6 +122,8 @@ else:
             "NAME": str(VAR_DIR / "enclave.sqlite3"),
             # The embedded worker writes from threads while the web reads: wait, don't fail.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # Tests share the database with a worker thread: a file, not shared-cache memory.
+            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -231,6 +231,13 @@ def search(query: str, collection_ids: list[int], k: int) -> list[Hit]:
     ]
 
 
+def close() -> None:
+    """Release the local-mode folder lock (and connections) before the process exits."""
+    with _lock:
+        client().close()
+        client.cache_clear()  # type: ignore[attr-defined]
+
+
 def ping() -> None:
     with _lock:
         client().get_collections()

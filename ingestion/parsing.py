@@ -53,13 +53,11 @@ def parse_pdf(path: Path) -> list[Page]:
 
 
 def parse_docx(path: Path) -> list[Page]:
-    import zipfile
-
     import docx
 
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError):
+    except Exception:  # python-docx raises many types for a file that is not OOXML
         raise ParseError("The file is not a valid DOCX document.") from None
     blocks = [p.text for p in document.paragraphs if p.text.strip()]
     for table in document.tables:
@@ -74,8 +72,17 @@ def parse_html(path: Path) -> list[Page]:
     soup = BeautifulSoup(decode_text(path.read_bytes()), "html.parser")
     for tag in soup(["script", "style", "nav", "header", "footer", "aside", "form", "noscript"]):
         tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    # Block elements end a line; inline ones (links, bold) stay inside their sentence.
+    for tag in soup(BLOCK_TAGS):
+        tag.insert_after("\n")
+    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
     return [Page(1, "\n".join(line for line in lines if line))]
+
+
+BLOCK_TAGS = [
+    "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "title",
+    "section", "article", "table", "blockquote", "pre", "dd", "dt",
+]  # fmt: skip
 
 
 def parse_text(path: Path) -> list[Page]:

@@ -1,0 +1,157 @@
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from assistant import llm, llm_server
+from ingestion import index
+from ingestion.models import Document
+from tests.factories import PASSWORD, make_collection, make_user
+from tests.fake_llm import FakeLLM
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = SHARED / "fixtures" / "documents"
+
+
+def shared_fixture(relative: str) -> Path:
+    """A real-world file from ../shared; a user's clone has none, so the test skips there."""
+    path = FIXTURES / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared exists only in the team's checkouts and CI)")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_index() -> Iterator[None]:
+    yield
+    index.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_index() -> Iterator[None]:
+    """Each test starts with an empty vector collection, and with fresh cached clients."""
+    if index.client().collection_exists(settings.QDRANT_COLLECTION):
+        index.client().delete_collection(settings.QDRANT_COLLECTION)
+    yield
+    llm.client.cache_clear()
+
+
+@pytest.fixture
+def people(db):  # noqa: ANN001, ANN201
+    """An owner (manages the collection), a teammate (reads it), an outsider (another group)."""
+    owner = make_user("owner")
+    teammate = make_user("teammate", groups=["Legal"])
+    outsider = make_user("outsider", groups=["Sales"])
+    legal = make_collection("Legal", groups=["Legal"], managers=[owner])
+    sales = make_collection("Sales", groups=["Sales"])
+    return type(
+        "People",
+        (),
+        {"owner": owner, "teammate": teammate, "outsider": outsider, "legal": legal, "sales": sales},
+    )
+
+
+def login(user) -> Client:  # noqa: ANN001
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+    """A real Celery worker consuming the real broker (Redis, or the folder broker when
+    embedded). It runs in this process because qdrant-client's local mode admits one process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from assistant.celery import app
+
+    with django_db_blocker.unblock():
+        app.control.purge()
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+
+
+def wait_for_documents(*documents: Document, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    for document in documents:
+        while True:
+            document.refresh_from_db()
+            if document.is_finished:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{document} still {document.status} after {timeout} s")
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def fake_llm(settings) -> Iterator[FakeLLM]:  # noqa: ANN001
+    fake = FakeLLM()
+    settings.LLM_BASE_URL = fake.url
+    settings.LLM_READ_TIMEOUT = 1.0
+    llm.client.cache_clear()
+    yield fake
+    fake.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def vllm_url(tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+    """The real vLLM CPU server, started once per test session."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    log = Path(os.environ.get("ENCLAVE_VAR_DIR", tmp_path_factory.mktemp("vllm"))) / "vllm.log"
+    process = llm_server.start(port, log)
+    try:
+        llm_server.wait_healthy(url, process, timeout=400)
+        yield url
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+
+
+@pytest.fixture
+def real_llm(settings, vllm_url) -> str:  # noqa: ANN001
+    settings.LLM_BASE_URL = vllm_url
+    llm.client.cache_clear()
+    return vllm_url
+
+
+def read_events(response) -> list[tuple[str, dict]]:  # noqa: ANN001
+    """Parse a streamed server-sent-events response into (event, data) pairs, in order."""
+    import json
+
+    events = []
+    buffer = b""
+    for chunk in response.streaming_content:
+        buffer += chunk
+        while b"\n\n" in buffer:
+            frame, buffer = buffer.split(b"\n\n", 1)
+            name, data = "message", ""
+            for line in frame.decode().splitlines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data += line[6:]
+            events.append((name, json.loads(data) if data else {}))
+    return events

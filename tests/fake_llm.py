@@ -1,0 +1,67 @@
+"""A fake OpenAI-compatible server at the HTTP edge, to inject what vLLM does when it fails:
+errors, hangs, dropped connections. Real generation is tested against the real vLLM."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeLLM:
+    def __init__(self) -> None:
+        self.mode = "stream"  # stream | error | hang
+        self.tokens = ["Employees get ", "27 days ", "of leave [1]."]
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(body)
+                if fake.mode == "error":
+                    self.send_response(500)
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "boom"}')
+                    return
+                if fake.mode == "hang":
+                    time.sleep(5)
+                    return
+                if not body.get("stream"):
+                    reply = {
+                        "id": "x", "object": "chat.completion", "created": 0,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "length",
+                                     "message": {"role": "assistant", "content": "OK"}}],
+                    }  # fmt: skip
+                    payload = json.dumps(reply).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for token in fake.tokens:
+                    chunk = {
+                        "id": "x", "object": "chat.completion.chunk", "created": 0,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "delta": {"content": token},
+                                     "finish_reason": None}],
+                    }  # fmt: skip
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
