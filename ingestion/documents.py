@@ -34,8 +34,8 @@ def sha256_of(upload: UploadedFile) -> str:
 def clean_name(name: str) -> str:
     # Keep a readable label but never a path, control character or endless length.
     name = Path(name.replace("\\", "/")).name
-    name = "".join(ch for ch in name if ch.isprintable()).strip() or "unnamed"
-    return name[:200]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:200] if name.strip(".") else "unnamed"
 
 
 def enqueue(document_id: int) -> None:

@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -41,14 +41,15 @@ def collection_create(request: AuthedRequest) -> HttpResponse:
         messages.error(request, "A collection needs a name.")
         return redirect("ingestion:collections")
     try:
-        collection = Collection.objects.create(
-            name=name, description=request.POST.get("description", "").strip()
-        )
+        with transaction.atomic():
+            collection = Collection.objects.create(
+                name=name, description=request.POST.get("description", "").strip()
+            )
+            collection.managers.add(request.user)
+            collection.groups.set(Group.objects.filter(pk__in=request.POST.getlist("groups")))
     except IntegrityError:
         messages.error(request, f"A collection named “{name}” already exists.")
         return redirect("ingestion:collections")
-    collection.managers.add(request.user)
-    collection.groups.set(Group.objects.filter(pk__in=request.POST.getlist("groups")))
     return redirect("ingestion:collection", collection_id=collection.pk)
 
 
