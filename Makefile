@@ -36,7 +36,7 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	touch $@
 
-$(MODEL_DIR)/config.json: $(VLLM_VENV)/.installed
+$(MODEL_DIR)/config.json: | $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python -P assistant/convert_model.py $(MODEL_DIR)
 
 run: install llm

@@ -155,3 +155,20 @@ def read_events(response) -> list[tuple[str, dict]]:  # noqa: ANN001
                     data += line[6:]
             events.append((name, json.loads(data) if data else {}))
     return events
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001, ANN201
+    """Debian's chromium: Playwright cannot download its own browser on these machines."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }

@@ -1,0 +1,94 @@
+"""In a real browser (Debian's chromium driven by Playwright)."""
+
+import os
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ingestion import pipeline
+from tests.factories import PASSWORD, make_document, make_pdf
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test
+# body are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PAGES = ["Cover.", "Meal allowance.\nThe daily meal allowance abroad is 60 euros."]
+
+
+@pytest.fixture
+def travel_policy(people):  # noqa: ANN001, ANN201
+    document = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
+    pipeline.ingest(document.pk)
+    return document
+
+
+def sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base}/chat/")
+
+
+def count_streamed_tokens(page: Page) -> None:
+    # Counts text appended to the streaming answer before the final render replaces it.
+    page.evaluate(
+        """() => {
+        window.tokenAppends = 0;
+        new MutationObserver((records) => {
+          for (const r of records) {
+            if (r.target.classList && r.target.classList.contains("streaming")) {
+              window.tokenAppends += r.addedNodes.length;
+            }
+          }
+        }).observe(document.getElementById("messages"), {childList: true, subtree: true});
+    }"""
+    )
+
+
+def test_an_employee_sees_tokens_stream_and_opens_a_citation(  # noqa: ANN001
+    page: Page, live_server, people, travel_policy, real_llm
+) -> None:
+    sign_in(page, live_server.url, "teammate")
+    count_streamed_tokens(page)
+    page.fill("textarea[name=question]", "What is the daily meal allowance abroad?")
+    page.click("#ask button")
+    answer = page.locator("article.msg.assistant").last
+    expect(answer.locator("ol.sources")).to_be_visible(timeout=60_000)
+    assert page.evaluate("window.tokenAppends") >= 3
+    source = answer.locator("ol.sources li").first
+    source.locator("summary").click()
+    expect(source.locator("blockquote")).to_contain_text("60 euros")
+    link = source.locator("a.source-link")
+    href = link.get_attribute("href")
+    assert href == f"/documents/{travel_policy.pk}/file/#page=2"
+    response = page.request.get(f"{live_server.url}{href}")
+    assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+
+
+def test_hostile_model_output_runs_nothing_and_loads_nothing(  # noqa: ANN001
+    page: Page, live_server, people, travel_policy, fake_llm
+) -> None:
+    fake_llm.tokens = [
+        "<script>window.pwned = true</script>",
+        "<img src=x onerror='window.pwned = true'>",
+        "![tracker](http://203.0.113.9/pixel.png) The allowance is 60 euros [1].",
+    ]
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(live_server.url) else None,
+    )
+    sign_in(page, live_server.url, "teammate")
+    page.fill("textarea[name=question]", "What is the allowance?")
+    page.click("#ask button")
+    answer = page.locator("article.msg.assistant").last
+    expect(answer.locator("a.cite")).to_have_text("[1]", timeout=30_000)
+    answer.locator("a.cite").click()
+    expect(answer.locator("ol.sources li").first.locator("blockquote")).to_be_visible()
+    assert page.evaluate("window.pwned === undefined")
+    assert answer.locator("img, script").count() == 0
+    page.reload()  # the stored answer renders just as safely
+    assert page.evaluate("window.pwned === undefined")
+    assert outside == []
