@@ -53,7 +53,13 @@ def people(db):  # noqa: ANN001, ANN201
     return type(
         "People",
         (),
-        {"owner": owner, "teammate": teammate, "outsider": outsider, "legal": legal, "sales": sales},
+        {
+            "owner": owner,
+            "teammate": teammate,
+            "outsider": outsider,
+            "legal": legal,
+            "sales": sales,
+        },
     )
 
 

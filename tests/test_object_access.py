@@ -16,21 +16,16 @@ def objects(people):  # noqa: ANN001, ANN201
     return document, conversation
 
 
-def read_routes(people, document: Document, conversation: Conversation):  # noqa: ANN001, ANN201
-    return [
-        # (method, url, who may use it)
-        ("get", reverse("ingestion:collection", args=[people.legal.pk]), "reader"),
-        ("get", reverse("ingestion:document_file", args=[document.pk]), "reader"),
-        ("get", reverse("chat:conversation", args=[conversation.pk]), "conversation-owner"),
-    ]
-
-
 def test_readers_get_read_routes_and_outsiders_get_404(people, objects) -> None:  # noqa: ANN001
     document, conversation = objects
-    for method, url, who in read_routes(people, document, conversation):
-        allowed = people.teammate
-        assert getattr(login(allowed), method)(url).status_code == 200, url
-        assert getattr(login(people.outsider), method)(url).status_code == 404, url
+    # The teammate reads the collection and owns the conversation; the outsider does neither.
+    for url in [
+        reverse("ingestion:collection", args=[people.legal.pk]),
+        reverse("ingestion:document_file", args=[document.pk]),
+        reverse("chat:conversation", args=[conversation.pk]),
+    ]:
+        assert login(people.teammate).get(url).status_code == 200, url
+        assert login(people.outsider).get(url).status_code == 404, url
     # The collection's manager may read the collection, but not the employee's conversation.
     url = reverse("chat:conversation", args=[conversation.pk])
     assert login(people.owner).get(url).status_code == 404
@@ -62,4 +57,5 @@ def test_conversations_are_private(people, objects, route: str) -> None:  # noqa
         assert login(stranger).post(url, data).status_code == 404
     conversation.refresh_from_db()
     assert conversation.title == "Mine"
-    assert login(people.teammate).post(reverse("chat:rename", args=[conversation.pk]), data).status_code == 302
+    rename = reverse("chat:rename", args=[conversation.pk])
+    assert login(people.teammate).post(rename, data).status_code == 302

@@ -24,9 +24,7 @@ def library(people):  # noqa: ANN001, ANN201
 
 
 def ask(user, question: str = QUESTION, conversation: Conversation | None = None, **extra):  # noqa: ANN001, ANN201
-    url = (
-        reverse("chat:ask", args=[conversation.pk]) if conversation else reverse("chat:ask_new")
-    )
+    url = reverse("chat:ask", args=[conversation.pk]) if conversation else reverse("chat:ask_new")
     response = login(user).post(url, {"question": question, **extra})
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
@@ -138,7 +136,9 @@ def test_model_output_is_sanitised(people, library, fake_llm) -> None:  # noqa: 
     ("mode", "message"),
     [("error", "HTTP 500"), ("hang", "did not answer in time")],
 )
-def test_model_failures_are_explained_and_recorded(people, library, fake_llm, mode, message) -> None:  # noqa: ANN001
+def test_model_failures_are_explained_and_recorded(
+    people, library, fake_llm, mode, message
+) -> None:  # noqa: ANN001
     fake_llm.mode = mode
     events = ask(people.teammate)
     assert events[-1][0] == "error"

@@ -28,9 +28,7 @@ def files() -> list[SimpleUploadedFile]:
 def test_uploaded_files_are_ingested_by_the_worker(people, celery_worker) -> None:  # noqa: ANN001
     client = login(people.owner)
     started = time.monotonic()
-    response = client.post(
-        reverse("ingestion:upload", args=[people.legal.pk]), {"files": files()}
-    )
+    response = client.post(reverse("ingestion:upload", args=[people.legal.pk]), {"files": files()})
     assert response.status_code == 302
     assert time.monotonic() - started < 5  # the request only stores and enqueues
     documents = list(Document.objects.filter(collection=people.legal).order_by("id"))
