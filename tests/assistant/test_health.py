@@ -30,11 +30,12 @@ def test_readyz_reports_a_dead_llm(db, client, settings) -> None:  # noqa: ANN00
 def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:  # noqa: ANN001
     from assistant.celery import app
 
-    original = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    original = app.conf.broker_url, app.conf.broker_write_url
+    app.conf.broker_url = app.conf.broker_write_url = dead
     try:
         response = client.get(reverse("readyz"))
     finally:
-        app.conf.broker_url = original
+        app.conf.broker_url, app.conf.broker_write_url = original
     assert response.status_code == 503
     assert response.json()["checks"]["broker"]["ok"] is False
