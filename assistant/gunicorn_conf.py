@@ -17,7 +17,19 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's hook signature)
+    import threading
+
+    from ingestion import index
+
+    # Load the embedder now, not on the first question (it takes seconds).
+    threading.Thread(target=index.embedder, name="warm-embedder", daemon=True).start()
     if settings.EMBEDDED_WORKER:
         from assistant.embedded import start_worker
 
         start_worker(settings.CELERY_WORKER_CONCURRENCY)
+
+
+def worker_exit(server, worker) -> None:  # noqa: ANN001
+    from ingestion import index
+
+    index.close()  # release the local-mode folder lock cleanly

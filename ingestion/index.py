@@ -7,6 +7,7 @@ Point ids are deterministic, so a redelivered task overwrites instead of duplica
 
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -112,12 +113,15 @@ def ensure_collection() -> None:
             name,
             vectors_config=models.VectorParams(size=VECTOR_SIZE, distance=models.Distance.COSINE),
         )
-        client().create_payload_index(
-            name,
-            "collection_id",
-            models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-        )
-        client().create_payload_index(name, "document_id", models.PayloadSchemaType.INTEGER)
+        with warnings.catch_warnings():
+            # Local mode ignores payload indexes (and says so); a Qdrant server needs them.
+            warnings.simplefilter("ignore", UserWarning)
+            client().create_payload_index(
+                name,
+                "collection_id",
+                models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            )
+            client().create_payload_index(name, "document_id", models.PayloadSchemaType.INTEGER)
 
 
 def point_id(document_id: int, sha256: str, chunk_no: int) -> str:

@@ -30,6 +30,22 @@ function bubble(role, text) {
   return article;
 }
 
+function listConversation(url, title) {
+  const list = document.getElementById("conversations");
+  if (!list) return;
+  list.querySelectorAll("li").forEach((li) => {
+    li.classList.remove("current");
+    if (li.classList.contains("muted")) li.remove();
+  });
+  const item = document.createElement("li");
+  item.className = "current";
+  const link = document.createElement("a");
+  link.href = url;
+  link.textContent = title;
+  item.appendChild(link);
+  list.prepend(item);
+}
+
 async function ask(form) {
   const field = form.querySelector("textarea[name=question]");
   const button = form.querySelector("button");
@@ -68,7 +84,10 @@ async function ask(form) {
       for (const event of parsed.events) {
         if (event.name === "conversation") {
           form.action = event.data.url + "ask/";
-          if (location.pathname !== event.data.url) history.replaceState(null, "", event.data.url);
+          if (location.pathname !== event.data.url) {
+            history.replaceState(null, "", event.data.url);
+            listConversation(event.data.url, event.data.title);
+          }
         } else if (event.name === "token") {
           target.appendChild(document.createTextNode(event.data.text));
         } else if (event.name === "error") {
