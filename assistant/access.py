@@ -1,16 +1,19 @@
 """The only gatekeeper: who may see or manage what. Every view and every retrieval asks here,
 and every answer comes from the database at the time of the request."""
 
+from typing import TypeVar
+
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as DjangoUser
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
 
+from assistant import audit
 from assistant.models import Conversation, QueryRecord
 from ingestion.models import Collection, Document
 
 User = DjangoUser | AnonymousUser
+T = TypeVar("T", bound=Model)
 
 
 class AuthedRequest(HttpRequest):
@@ -46,35 +49,49 @@ def can_create_collections(user: User) -> bool:
     return user.is_active and user.has_perm("ingestion.add_collection")
 
 
+def can_manage_people(user: User) -> bool:
+    return user.is_active and user.has_perm("auth.change_user")
+
+
 def can_audit(user: User) -> bool:
     return user.is_active and user.has_perm("assistant.view_queryrecord")
 
 
+def _visible_or_404(user: User, visible: QuerySet[T], pk: int) -> T:
+    """The object if the user may see it. Otherwise a 404, the same whether it exists or not,
+    and an attempt on an object that exists is recorded as a denied access."""
+    found = visible.filter(pk=pk).first()
+    if found is not None:
+        return found
+    target = visible.model._default_manager.filter(pk=pk).first()
+    if target is not None:
+        audit.record(audit.Action.ACCESS_DENIED, user, target)
+    raise Http404
+
+
 def readable_collection(user: User, collection_id: int) -> Collection:
-    return get_object_or_404(collections_visible_to(user), pk=collection_id)
+    return _visible_or_404(user, collections_visible_to(user), collection_id)
 
 
 def managed_collection(user: User, collection_id: int) -> Collection:
-    return get_object_or_404(collections_managed_by(user), pk=collection_id)
+    return _visible_or_404(user, collections_managed_by(user), collection_id)
 
 
 def readable_document(user: User, document_id: int) -> Document:
-    return get_object_or_404(
-        Document.objects.filter(collection__in=collections_visible_to(user)), pk=document_id
-    )
+    visible = Document.objects.filter(collection__in=collections_visible_to(user))
+    return _visible_or_404(user, visible, document_id)
 
 
 def managed_document(user: User, document_id: int) -> Document:
-    return get_object_or_404(
-        Document.objects.filter(collection__in=collections_managed_by(user)), pk=document_id
-    )
+    visible = Document.objects.filter(collection__in=collections_managed_by(user))
+    return _visible_or_404(user, visible, document_id)
 
 
 def own_conversation(user: User, conversation_id: int) -> Conversation:
     """Conversations are private to their owner: anyone else gets a 404, not a 403."""
     if not user.is_authenticated:
         raise Http404
-    return get_object_or_404(Conversation, pk=conversation_id, user=user)
+    return _visible_or_404(user, Conversation.objects.filter(user=user), conversation_id)
 
 
 def visible_sources(user: User, sources: list[dict]) -> list[dict]:

@@ -78,3 +78,42 @@ class QueryRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}: {self.question[:60]}"
+
+
+class AuditEvent(models.Model):
+    """A security-relevant action. Rows are never updated or deleted by the application, and
+    keep a snapshot of actor and target so deleting either never erases history."""
+
+    class Action(models.TextChoices):
+        LOGIN = "login"
+        LOGIN_FAILED = "login_failed"
+        LOGOUT = "logout"
+        ACCESS_DENIED = "access_denied"
+        COLLECTION_CREATED = "collection_created"
+        GRANTS_CHANGED = "grants_changed"
+        GROUP_CREATED = "group_created"
+        MEMBERSHIP_CHANGED = "membership_changed"
+        ROLES_CHANGED = "roles_changed"
+        USER_DEACTIVATED = "user_deactivated"
+        USER_REACTIVATED = "user_reactivated"
+        UPLOAD = "upload"
+        REINGEST = "reingest"
+        DELETE = "delete"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"

@@ -15,11 +15,21 @@ chat_patterns = (
     "chat",
 )
 
+people_patterns = (
+    [
+        path("", views.people_index, name="index"),
+        path("groups/new/", views.group_create, name="group_create"),
+        path("<int:user_id>/", views.person, name="person"),
+    ],
+    "people",
+)
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include(chat_patterns)),
+    path("people/", include(people_patterns)),
     path("", include("ingestion.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

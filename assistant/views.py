@@ -2,7 +2,10 @@ import json
 import logging
 from collections.abc import Iterator
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import (
     HttpRequest,
@@ -12,12 +15,12 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, chat, llm
+from assistant import access, audit, chat, llm, people
 from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message
 from ingestion import index
@@ -82,6 +85,9 @@ def conversation_delete(request: AuthedRequest, conversation_id: int) -> HttpRes
     return redirect("chat:index")
 
 
+ASK_FIELDS = {"question", "csrfmiddlewaretoken"}
+
+
 def sse(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -93,6 +99,16 @@ def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpRespo
     question = request.POST.get("question", "").strip()
     if not question:
         return HttpResponseBadRequest("Ask a question first.")
+    ignored = sorted(set(request.POST) - ASK_FIELDS)
+    if ignored:
+        # Scope, model and generation settings come from the server; an attempt to send
+        # them is narrowed to nothing and kept as a denied access.
+        audit.record(
+            audit.Action.ACCESS_DENIED,
+            request.user,
+            detail={"reason": "client-supplied parameters ignored", "parameters": ignored},
+            request=request,
+        )
     if conversation_id is None:
         conversation = Conversation.objects.create(user=request.user, title=question[:80])
     else:
@@ -166,3 +182,71 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+def people_admin(view):  # noqa: ANN001, ANN201
+    """Only user administrators (superusers, or holders of auth.change_user) manage people."""
+
+    @login_required
+    def wrapped(request: AuthedRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not access.can_manage_people(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@people_admin
+@require_GET
+def people_index(request: AuthedRequest) -> HttpResponse:
+    users = User.objects.prefetch_related("groups").order_by("username")
+    role_names = people.role_group_names()
+    rows = [
+        {
+            "user": u,
+            "groups": [g.name for g in u.groups.all() if g.name not in role_names],
+            "roles": sorted(people.roles_of(u)),
+        }
+        for u in users
+    ]
+    return render(request, "assistant/people.html", {"rows": rows, "groups": people.plain_groups()})
+
+
+@people_admin
+@require_POST
+def group_create(request: AuthedRequest) -> HttpResponse:
+    try:
+        group = people.create_group(request.POST.get("name", ""), request.user)
+    except people.PeopleError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Group {group.name} created.")
+    return redirect("people:index")
+
+
+@people_admin
+def person(request: AuthedRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id)
+    if request.method == "POST":
+        try:
+            people.set_memberships(
+                subject, Group.objects.filter(pk__in=request.POST.getlist("groups")), request.user
+            )
+            people.set_roles(subject, request.POST.getlist("roles"), request.user)
+            people.set_active(subject, request.POST.get("active") == "on", request.user)
+        except people.PeopleError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Saved {subject.username}.")
+        return redirect("people:person", user_id=subject.pk)
+    context = {
+        "subject": subject,
+        "groups": people.plain_groups(),
+        "member_of": set(subject.groups.values_list("pk", flat=True)),
+        "roles": people.roles_of(subject),
+        "role_choices": [
+            ("auditor", "Compliance auditor"),
+            ("collection_admin", "Collection admin (may create collections)"),
+        ],
+    }
+    return render(request, "assistant/person.html", context)

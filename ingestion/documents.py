@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from assistant import audit
 from ingestion import index
 from ingestion.models import Collection, Document
 from ingestion.parsing import SUPPORTED
@@ -78,25 +79,29 @@ def upload(
                 document.error = f"Files of type {extension or '(none)'} are not supported."
             document.file.save(name, f, save=False)
             document.save()
+            audit.record(audit.Action.UPLOAD, user, document, detail={"sha256": document.sha256})
             created.append(document)
             if document.status == Document.Status.QUEUED:
                 transaction.on_commit(partial(enqueue, document.pk))
     return created
 
 
-def reingest(document: Document) -> None:
+def reingest(document: Document, actor: User) -> None:
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.QUEUED, error="", attempts=0
         )
+        audit.record(audit.Action.REINGEST, actor, document)
         transaction.on_commit(lambda: enqueue(document.pk))
 
 
-def delete(document: Document) -> None:
+def delete(document: Document, actor: User) -> None:
     """Remove points (verified by a count of zero), the stored file, then the row."""
     index.delete(document.pk)
+    with transaction.atomic():
+        audit.record(audit.Action.DELETE, actor, document, detail={"sha256": document.sha256})
+        document.delete()
     document.file.delete(save=False)
-    document.delete()
 
 
 def requeue_stuck() -> int:

@@ -9,6 +9,11 @@ urlpatterns = [
     path("collections/new/", views.collection_create, name="collection_create"),
     path("collections/<int:collection_id>/", views.collection_detail, name="collection"),
     path("collections/<int:collection_id>/upload/", views.upload, name="upload"),
+    path(
+        "collections/<int:collection_id>/access/",
+        views.collection_access,
+        name="collection_access",
+    ),
     path("documents/<int:document_id>/file/", views.document_file, name="document_file"),
     path("documents/<int:document_id>/reingest/", views.document_reingest, name="reingest"),
     path("documents/<int:document_id>/delete/", views.document_delete, name="document_delete"),

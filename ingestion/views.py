@@ -1,15 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access
 from assistant.access import AuthedRequest
-from ingestion import documents
+from assistant.people import plain_groups
+from ingestion import collections, documents
 from ingestion.models import Collection
 
 
@@ -26,7 +26,7 @@ def collection_list(request: AuthedRequest) -> HttpResponse:
             access.collections_managed_by(request.user).values_list("pk", flat=True)
         ),
         "can_create": access.can_create_collections(request.user),
-        "groups": Group.objects.order_by("name"),
+        "groups": plain_groups(),
     }
     return render(request, "ingestion/collections.html", context)
 
@@ -36,19 +36,15 @@ def collection_list(request: AuthedRequest) -> HttpResponse:
 def collection_create(request: AuthedRequest) -> HttpResponse:
     if not access.can_create_collections(request.user):
         raise PermissionDenied
-    name = request.POST.get("name", "").strip()[:200]
-    if not name:
-        messages.error(request, "A collection needs a name.")
-        return redirect("ingestion:collections")
     try:
-        with transaction.atomic():
-            collection = Collection.objects.create(
-                name=name, description=request.POST.get("description", "").strip()
-            )
-            collection.managers.add(request.user)
-            collection.groups.set(Group.objects.filter(pk__in=request.POST.getlist("groups")))
-    except IntegrityError:
-        messages.error(request, f"A collection named “{name}” already exists.")
+        collection = collections.create(
+            request.POST.get("name", ""),
+            request.POST.get("description", ""),
+            Group.objects.filter(pk__in=request.POST.getlist("groups")),
+            request.user,
+        )
+    except collections.CollectionError as exc:
+        messages.error(request, str(exc))
         return redirect("ingestion:collections")
     return redirect("ingestion:collection", collection_id=collection.pk)
 
@@ -90,7 +86,7 @@ def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
 @require_POST
 def document_reingest(request: AuthedRequest, document_id: int) -> HttpResponse:
     document = access.managed_document(request.user, document_id)
-    documents.reingest(document)
+    documents.reingest(document, request.user)
     return redirect("ingestion:collection", collection_id=document.collection_id)
 
 
@@ -99,7 +95,7 @@ def document_reingest(request: AuthedRequest, document_id: int) -> HttpResponse:
 def document_delete(request: AuthedRequest, document_id: int) -> HttpResponse:
     document = access.managed_document(request.user, document_id)
     collection_id = document.collection_id
-    documents.delete(document)
+    documents.delete(document, request.user)
     messages.success(request, f"Deleted {document.title}.")
     return redirect("ingestion:collection", collection_id=collection_id)
 
@@ -121,3 +117,30 @@ def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
         response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+def collection_access(request: AuthedRequest, collection_id: int) -> HttpResponse:
+    """Managers choose which groups read the collection and who else manages it."""
+    collection = access.managed_collection(request.user, collection_id)
+    if request.method == "POST":
+        try:
+            collections.set_grants(
+                collection,
+                Group.objects.filter(pk__in=request.POST.getlist("groups")),
+                User.objects.filter(pk__in=request.POST.getlist("managers"), is_active=True),
+                request.user,
+            )
+        except collections.CollectionError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Access updated.")
+        return redirect("ingestion:collection_access", collection_id=collection.pk)
+    context = {
+        "collection": collection,
+        "groups": plain_groups(),
+        "granted": set(collection.groups.values_list("pk", flat=True)),
+        "users": User.objects.filter(is_active=True).order_by("username"),
+        "managers": set(collection.managers.values_list("pk", flat=True)),
+    }
+    return render(request, "ingestion/collection_access.html", context)

@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeLLM:
     def __init__(self) -> None:
-        self.mode = "stream"  # stream | error | hang
+        # stream: the tokens below; echo: repeats its whole prompt (the leakiest model there
+        # could be); error: HTTP 500; hang: never answers.
+        self.mode = "stream"
         self.tokens = ["Employees get ", "27 days ", "of leave [1]."]
         self.requests: list[dict] = []
         fake = self
@@ -46,7 +48,11 @@ class FakeLLM:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for token in fake.tokens:
+                tokens = fake.tokens
+                if fake.mode == "echo":
+                    prompt = "\n".join(m["content"] for m in body["messages"])
+                    tokens = [prompt[i : i + 200] for i in range(0, len(prompt), 200)]
+                for token in tokens:
                     chunk = {
                         "id": "x", "object": "chat.completion.chunk", "created": 0,
                         "model": body["model"],

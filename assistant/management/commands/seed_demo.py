@@ -3,11 +3,12 @@ Safe to run again: existing rows are left alone."""
 
 from pathlib import Path
 
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from assistant import people
 from ingestion import documents
 from ingestion.models import Collection
 
@@ -39,9 +40,7 @@ class Command(BaseCommand):
                 user.save()
             for group in groups:
                 user.groups.add(Group.objects.get_or_create(name=group)[0])
-        auditors = Group.objects.get_or_create(name="Auditors")[0]
-        auditors.permissions.add(Permission.objects.get(codename="view_queryrecord"))
-        User.objects.get(username="audrey").groups.add(auditors)
+        User.objects.get(username="audrey").groups.add(people.role_group("auditor"))
         admin = User.objects.get(username="admin")
         for name, description, folder, group in COLLECTIONS:
             collection, created = Collection.objects.get_or_create(

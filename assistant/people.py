@@ -1,0 +1,100 @@
+"""Groups, memberships and roles: every change is audited in the same transaction."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import Group, Permission, User
+from django.db import transaction
+
+from assistant import audit
+
+# A role is membership of a group that carries the role's permission.
+ROLES = {
+    "auditor": ("Auditors", "assistant.view_queryrecord"),
+    "collection_admin": ("Collection admins", "ingestion.add_collection"),
+}
+
+
+class PeopleError(ValueError):
+    pass
+
+
+def role_group(role: str) -> Group:
+    name, permission = ROLES[role]
+    group, _ = Group.objects.get_or_create(name=name)
+    app_label, codename = permission.split(".")
+    group.permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
+    return group
+
+
+def role_group_names() -> set[str]:
+    return {name for name, _ in ROLES.values()}
+
+
+def roles_of(user: User) -> set[str]:
+    names = set(user.groups.values_list("name", flat=True))
+    return {role for role, (name, _) in ROLES.items() if name in names}
+
+
+def plain_groups() -> list[Group]:
+    """Groups that can be granted collections (role groups are not)."""
+    return list(Group.objects.exclude(name__in=role_group_names()).order_by("name"))
+
+
+@transaction.atomic
+def create_group(name: str, actor: User) -> Group:
+    name = name.strip()[:150]
+    if not name:
+        raise PeopleError("A group needs a name.")
+    if Group.objects.filter(name__iexact=name).exists():
+        raise PeopleError(f"A group named “{name}” already exists.")
+    group = Group.objects.create(name=name)
+    audit.record(audit.Action.GROUP_CREATED, actor, group)
+    return group
+
+
+@transaction.atomic
+def set_memberships(user: User, groups: Iterable[Group], actor: User) -> None:
+    before = {g.name for g in user.groups.exclude(name__in=role_group_names())}
+    after = {g.name for g in groups if g.name not in role_group_names()}
+    if before == after:
+        return
+    user.groups.remove(*Group.objects.filter(name__in=before - after))
+    user.groups.add(*Group.objects.filter(name__in=after - before))
+    audit.record(
+        audit.Action.MEMBERSHIP_CHANGED,
+        actor,
+        user,
+        detail={"before": sorted(before), "after": sorted(after)},
+    )
+
+
+@transaction.atomic
+def set_roles(user: User, roles: Iterable[str], actor: User) -> None:
+    wanted = set(roles) & set(ROLES)
+    before = roles_of(user)
+    if wanted == before:
+        return
+    for role in before - wanted:
+        user.groups.remove(role_group(role))
+    for role in wanted - before:
+        user.groups.add(role_group(role))
+    audit.record(
+        audit.Action.ROLES_CHANGED,
+        actor,
+        user,
+        detail={"before": sorted(before), "after": sorted(wanted)},
+    )
+
+
+@transaction.atomic
+def set_active(user: User, active: bool, actor: User) -> None:
+    if user.is_active == active:
+        return
+    if user == actor and not active:
+        raise PeopleError("You cannot deactivate yourself.")
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    action = audit.Action.USER_REACTIVATED if active else audit.Action.USER_DEACTIVATED
+    audit.record(action, actor, user)
