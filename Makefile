@@ -13,6 +13,8 @@ export ENCLAVE_CACHE := $(CACHE)
 # The services the test suite talks to (running on the CI machine; started here if down).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
+# The cache is flushed before every test: it gets a Redis database of its own.
+TEST_CACHE_URL ?= redis://127.0.0.1:6379/10
 
 .PHONY: install llm run test lint check-services browser clean
 
@@ -58,12 +60,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	ENCLAVE_VAR_DIR=$$(mktemp -d) $(PY) manage.py makemigrations --check --dry-run
+	# Production-like settings pass Django's deploy check; any warning fails the build.
+	HTTPS=true DEBUG=false ALLOWED_HOSTS=enclave.example.com ENCLAVE_VAR_DIR=$$(mktemp -d) \
+		SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
+		$(PY) manage.py check --deploy --fail-level WARNING
 
 test: install llm browser check-services lint
 	rm -rf var/test && mkdir -p var/test
-	# 1. Services profile: PostgreSQL, Redis broker, real worker, real embedder, real vLLM.
+	# 1. Services profile: PostgreSQL, Redis broker and cache, real worker, embedder and vLLM.
 	ENCLAVE_VAR_DIR=var/test/services DATABASE_URL=$(TEST_DATABASE_URL) \
-		CELERY_BROKER_URL=$(TEST_BROKER_URL) EMBEDDED_WORKER=false \
+		CELERY_BROKER_URL=$(TEST_BROKER_URL) CACHE_URL=$(TEST_CACHE_URL) EMBEDDED_WORKER=false \
 		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 	# 2. Embedded profile: SQLite and the folder broker, no server at all.
 	ENCLAVE_VAR_DIR=var/test/embedded $(PY) -m pytest -p no:cacheprovider -m embedded $(PYTEST_ARGS)

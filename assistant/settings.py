@@ -2,6 +2,7 @@
 the defaults are the embedded profile, so `make run` and `make test` need no `.env`."""
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -49,6 +50,38 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """'20/minute' -> (20, 60): that many requests per period."""
+    raw = env_str(name, default)
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)\s*", raw)
+    if not match or int(match[1]) < 1:
+        raise ValueError(f"{name} must look like 20/minute (second, hour, day), got {raw!r}")
+    return int(match[1]), RATE_PERIODS[match[2]]
+
+
+def env_cache(name: str) -> dict:
+    """A redis:// URL names a Redis cache; unset is this process's memory (one process only)."""
+    url = env_str(name)
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ValueError(f"{name} must be a redis:// URL, got one starting {url.split(':')[0]!r}")
+
+
+def env_header(name: str) -> tuple[str, str] | None:
+    """'X-Forwarded-Proto' -> the request.META key Django reads and the value meaning HTTPS."""
+    header = env_str(name)
+    if not header:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ValueError(f"{name} must be a header name such as X-Forwarded-Proto, got {header!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), "https"
+
+
 VAR_DIR = Path(env_str("ENCLAVE_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -81,6 +114,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that error responses made by the middleware below carry the headers too.
+    "assistant.middleware.security_headers",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,7 +124,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "assistant.middleware.security_headers",
 ]
 
 ROOT_URLCONF = "assistant.urls"
@@ -127,6 +161,11 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache: rate-limit counters; Redis when several processes serve the web -------------------
+CACHES = {"default": env_cache("CACHE_URL")}
+RATE_LIMIT_QUESTIONS = env_rate("RATE_LIMIT_QUESTIONS", "20/minute")
+RATE_LIMIT_UPLOADS = env_rate("RATE_LIMIT_UPLOADS", "30/hour")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -212,13 +251,23 @@ LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0)
 LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 60.0)  # longest silence between tokens
 HISTORY_TURNS = env_int("HISTORY_TURNS", 4)
 
-# --- security --------------------------------------------------------------------------------
+# --- security: HTTPS=true in production (TLS here or at a proxy); plain http on localhost ------
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain http from inside
+SECURE_PROXY_SSL_HEADER = env_header("SECURE_PROXY_SSL_HEADER")  # only if the proxy sets it
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Preloading is a hard-to-undo decision about the whole domain: opt-in, not a deploy warning.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "

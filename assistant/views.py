@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, chat, llm, people
+from assistant import access, audit, chat, llm, people, ratelimit
 from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message
 from ingestion import index
@@ -94,6 +94,7 @@ def sse(event: str, data: dict) -> bytes:
 
 @login_required
 @require_POST
+@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking", "questions")
 def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpResponseBase:
     """Stream the answer as server-sent events over the POST response."""
     question = request.POST.get("question", "").strip()

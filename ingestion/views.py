@@ -6,7 +6,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access
+from assistant import access, ratelimit
 from assistant.access import AuthedRequest
 from assistant.people import plain_groups
 from ingestion import collections, documents
@@ -71,6 +71,7 @@ def collection_detail(request: AuthedRequest, collection_id: int) -> HttpRespons
 
 @login_required
 @require_POST
+@ratelimit.per_user("RATE_LIMIT_UPLOADS", "uploading", "uploads")
 def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 
 from assistant import llm, llm_server
@@ -40,6 +41,12 @@ def clean_index() -> Iterator[None]:
         index.client().delete_collection(settings.QDRANT_COLLECTION)
     yield
     llm.client.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def clean_cache() -> None:
+    """Rate-limit counts never leak from one test into the next (SQLite reuses user ids)."""
+    cache.clear()
 
 
 @pytest.fixture

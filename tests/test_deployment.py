@@ -58,3 +58,9 @@ def test_the_worker_runs_the_project_celery_app() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "assistant/gunicorn_conf.py" in dockerfile
     assert (ROOT / "assistant" / "gunicorn_conf.py").exists()
+
+
+def test_web_processes_share_rate_limit_counts_in_redis() -> None:
+    environment = SERVICES["web"]["environment"]
+    assert environment["CACHE_URL"].startswith("redis://redis:6379/")
+    assert environment["CACHE_URL"] != environment["CELERY_BROKER_URL"]
