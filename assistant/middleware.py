@@ -1,7 +1,13 @@
+import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+
+SESSION_ENDED = "Your session has ended; please sign in again."
 
 
 def security_headers(get_response: Callable[[HttpRequest], HttpResponse]):
@@ -30,3 +36,39 @@ def security_headers(get_response: Callable[[HttpRequest], HttpResponse]):
         return response
 
     return middleware
+
+
+def session_timeouts(get_response: Callable[[HttpRequest], HttpResponse]):
+    """Sign out a session idle for SESSION_IDLE_SECONDS, or signed in SESSION_COOKIE_AGE ago.
+
+    Django's own expiry slides whenever the session is saved (and this saves it on every
+    request), so the absolute limit is checked here against the time of sign-in."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated and session_expired(request):
+            logout(request)
+            if wants_fragment(request):
+                # htmx follows HX-Redirect whatever the status; fetch() shows the text.
+                login_url = resolve_url(settings.LOGIN_URL)
+                return HttpResponse(SESSION_ENDED, status=401, headers={"HX-Redirect": login_url})
+            messages.info(request, SESSION_ENDED)  # login_required now sends them to sign in
+        response = get_response(request)
+        if request.user.is_authenticated:  # also right after signing in
+            now = int(time.time())
+            request.session.setdefault("signed_in_at", now)
+            request.session["seen_at"] = now
+        return response
+
+    return middleware
+
+
+def session_expired(request: HttpRequest) -> bool:
+    now = time.time()
+    idle = now - request.session.get("seen_at", now)
+    age = now - request.session.get("signed_in_at", now)
+    return idle > settings.SESSION_IDLE_SECONDS or age > settings.SESSION_COOKIE_AGE
+
+
+def wants_fragment(request: HttpRequest) -> bool:
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
+    return streaming or request.headers.get("HX-Request") == "true"

@@ -55,7 +55,8 @@ def create_group(name: str, actor: User) -> Group:
 
 
 @transaction.atomic
-def set_memberships(user: User, groups: Iterable[Group], actor: User) -> None:
+def set_memberships(user: User, groups: Iterable[Group], actor: User | None) -> None:
+    """Set the user's plain groups (roles untouched). actor None: single sign-on did it."""
     before = {g.name for g in user.groups.exclude(name__in=role_group_names())}
     after = {g.name for g in groups if g.name not in role_group_names()}
     if before == after:

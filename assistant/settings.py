@@ -4,9 +4,11 @@ the defaults are the embedded profile, so `make run` and `make test` need no `.e
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -82,6 +84,14 @@ def env_header(name: str) -> tuple[str, str] | None:
     return "HTTP_" + header.upper().replace("-", "_"), "https"
 
 
+def env_needed_by(name: str, switch: str) -> str:
+    """A string that must be set whenever the variable `switch`, which turns a feature on, is."""
+    value = env_str(name)
+    if env_str(switch) and not value:
+        raise ValueError(f"{name} must be set when {switch} is")
+    return value
+
+
 VAR_DIR = Path(env_str("ENCLAVE_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -109,6 +119,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "template_partials",
+    "axes",
     "assistant",
     "ingestion",
 ]
@@ -123,7 +134,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "assistant.middleware.session_timeouts",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as axes asks: it turns a lockout into its page
 ]
 
 ROOT_URLCONF = "assistant.urls"
@@ -174,6 +187,52 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- identity: password hashing, login lockout, session timeouts, single sign-on -------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Older hashes still verify, and are rewritten with argon2 at the next sign-in.
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # that name from that address only
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "assistant.identity.locked_out"
+
+SESSION_COOKIE_AGE = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60)
+
+# OpenID Connect (mozilla-django-oidc) is on exactly when a client id is configured.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_needed_by(
+    "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_RP_CLIENT_ID"
+)
+OIDC_OP_TOKEN_ENDPOINT = env_needed_by("OIDC_OP_TOKEN_ENDPOINT", "OIDC_RP_CLIENT_ID")
+OIDC_OP_USER_ENDPOINT = env_needed_by("OIDC_OP_USER_ENDPOINT", "OIDC_RP_CLIENT_ID")
+OIDC_OP_JWKS_ENDPOINT = env_needed_by("OIDC_OP_JWKS_ENDPOINT", "OIDC_RP_CLIENT_ID")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_CREATE_GROUPS = env_bool("OIDC_CREATE_GROUPS", False)
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+LOGIN_REDIRECT_URL_FAILURE = reverse_lazy("login")
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before any check
+    *(["assistant.oidc.GroupSyncBackend"] if OIDC_ENABLED else []),
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -286,5 +345,6 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},  # "no hostname" for the folder broker
+        "axes": {"level": "WARNING"},  # lockouts, not every sign-in
     },
 }

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from assistant import views
+from assistant import identity, views
 
 chat_patterns = (
     [
@@ -24,10 +24,19 @@ people_patterns = (
     "people",
 )
 
+sso_patterns = (
+    [
+        path("start/", identity.sso_start, name="start"),
+        path("callback/", identity.sso_callback, name="callback"),
+    ],
+    "sso",
+)
+
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", identity.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sso/", include(sso_patterns)),
     path("chat/", include(chat_patterns)),
     path("people/", include(people_patterns)),
     path("", include("ingestion.urls")),

@@ -68,7 +68,8 @@ async function ask(form) {
       credentials: "same-origin",
     });
     if (!response.ok) {
-      target.textContent = response.status === 429 ? await response.text()
+      // 401: the session ended (idle or too old); 429: too many questions.
+      target.textContent = [401, 429].includes(response.status) ? await response.text()
         : "The question could not be sent (HTTP " + response.status + ").";
       answer.classList.add("failed");
       return;

@@ -1,0 +1,270 @@
+"""Who may sign in, and for how long: argon2 passwords, lockout after repeated failures, idle
+and absolute session timeouts, server-side logout, and single sign-on against a real (local)
+OpenID Connect provider."""
+
+import http.client
+import importlib.util
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import login
+from tests.factories import PASSWORD, make_group, make_user
+from tests.oidc_provider import CLIENT_ID, OTHER_KEY, Provider
+
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
+
+
+def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: str):  # noqa: ANN201
+    return client.post(reverse("login"), {"username": username, "password": password}, **extra)
+
+
+def signed_in_as(client: Client) -> str | None:
+    response = client.get(reverse("chat:index"))
+    if response.status_code != 200:
+        return None
+    return re.search(r'<span class="who">(.*?)</span>', response.content.decode()).group(1)
+
+
+def age_session(client: Client, **seconds_ago: int) -> None:
+    """Move the session's clock back: it was signed in / last seen that many seconds ago."""
+    session = client.session
+    for key, seconds in seconds_ago.items():
+        session[key] = int(time.time()) - seconds
+    session.save()
+
+
+# --- passwords and lockout -------------------------------------------------------------------
+
+
+def test_signing_in_upgrades_an_older_password_hash_to_argon2(db) -> None:  # noqa: ANN001
+    user = make_user("olga")
+    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    user.save()
+    response = sign_in(Client(), "olga")
+    assert response.status_code == 302 and response["Location"] == reverse("chat:index")
+    user.refresh_from_db()
+    assert user.password.startswith("argon2$")
+
+
+def test_it_locks_a_username_after_repeated_failures_with_a_readable_page(settings, db) -> None:  # noqa: ANN001
+    make_user("mallory-target")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = sign_in(client, "mallory-target", "wrong")
+        assert response.status_code == 200
+        assert "didn't match" in response.content.decode()
+    locked = sign_in(client, "mallory-target", "wrong")
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == "900"
+    page = locked.content.decode()
+    assert "Account locked" in page and "try again in 15 minutes" in page
+    assert "default-src 'self'" in locked["Content-Security-Policy"]
+    # Even the right password is refused while locked.
+    assert sign_in(client, "mallory-target").status_code == 429
+    assert signed_in_as(client) is None
+
+
+def test_a_lockout_holds_only_that_username_from_that_address(settings, db) -> None:  # noqa: ANN001
+    make_user("victim")
+    make_user("neighbour")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(Client(), "victim", "wrong", REMOTE_ADDR="10.0.0.66")
+    assert sign_in(Client(), "victim", REMOTE_ADDR="10.0.0.66").status_code == 429
+    assert sign_in(Client(), "neighbour", REMOTE_ADDR="10.0.0.66").status_code == 302
+    assert sign_in(Client(), "victim", REMOTE_ADDR="10.0.0.7").status_code == 302
+
+
+def test_the_lockout_ends_after_the_cool_off(settings, db) -> None:  # noqa: ANN001
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=2)
+    make_user("patient")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(Client(), "patient", "wrong")
+    assert sign_in(Client(), "patient").status_code == 429
+    time.sleep(2.2)
+    client = Client()
+    assert sign_in(client, "patient").status_code == 302
+    assert signed_in_as(client) == "patient"
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def test_logout_ends_the_session_on_the_server(db) -> None:  # noqa: ANN001
+    make_user("leaver")
+    client = Client()
+    sign_in(client, "leaver")
+    old_cookie = client.cookies["sessionid"].value
+    assert signed_in_as(client) == "leaver"
+    assert client.post(reverse("logout")).status_code == 302
+    replay = Client()
+    replay.cookies["sessionid"] = old_cookie
+    assert signed_in_as(replay) is None
+
+
+def test_an_idle_session_is_signed_out_with_a_message(settings, people) -> None:  # noqa: ANN001
+    client = login(people.teammate)
+    assert signed_in_as(client) == "teammate"
+    age_session(client, seen_at=settings.SESSION_IDLE_SECONDS + 5)
+    response = client.get(reverse("chat:index"), follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
+    assert "Your session has ended; please sign in again." in response.content.decode()
+    assert signed_in_as(client) is None
+
+
+def test_activity_keeps_a_session_alive_but_not_past_the_absolute_limit(settings, people) -> None:  # noqa: ANN001
+    client = login(people.teammate)
+    assert signed_in_as(client) == "teammate"
+    age_session(client, seen_at=settings.SESSION_IDLE_SECONDS - 60)
+    assert signed_in_as(client) == "teammate"
+    assert client.session["seen_at"] >= time.time() - 5  # the request counted as activity
+    age_session(client, signed_in_at=settings.SESSION_COOKIE_AGE + 5)
+    assert signed_in_as(client) is None
+
+
+def test_an_ended_session_answers_htmx_and_streaming_requests_with_401(settings, people) -> None:  # noqa: ANN001
+    for headers in ({"HX-Request": "true"}, {"Accept": "text/event-stream"}):
+        client = login(people.teammate)
+        assert signed_in_as(client) == "teammate"
+        age_session(client, seen_at=settings.SESSION_IDLE_SECONDS + 5)
+        response = client.post(reverse("chat:ask_new"), {"question": "Hi?"}, headers=headers)
+        assert response.status_code == 401
+        assert response["HX-Redirect"] == reverse("login")
+        assert response.content.decode() == "Your session has ended; please sign in again."
+        assert signed_in_as(client) is None
+
+
+# --- single sign-on --------------------------------------------------------------------------
+
+
+def settings_from_env(monkeypatch, **environment: str):  # noqa: ANN001, ANN201
+    """What assistant/settings.py makes of this environment."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.find_spec("assistant.settings")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return fresh
+
+
+def configure_sso(settings, monkeypatch, provider: Provider, **environment: str) -> None:  # noqa: ANN001
+    """Configure SSO as an operator does, through the environment, and apply it to the site."""
+    fresh = settings_from_env(monkeypatch, **provider.environment(), **environment)
+    for name in vars(fresh):
+        if name.startswith("OIDC_") or name == "AUTHENTICATION_BACKENDS":
+            setattr(settings, name, getattr(fresh, name))
+
+
+@pytest.fixture
+def provider(settings, monkeypatch) -> Iterator[Provider]:  # noqa: ANN001
+    provider = Provider()
+    configure_sso(settings, monkeypatch, provider)
+    yield provider
+    provider.close()
+
+
+def sign_in_with_sso(client: Client, provider: Provider, **claims: object):  # noqa: ANN201
+    """The browser's part of the flow: Enclave → provider's /authorize → Enclave's callback."""
+    provider.claims = claims
+    start = client.get(reverse("sso:start"))
+    assert start.status_code == 302, start
+    authorize = urlsplit(start["Location"])
+    assert f"{authorize.scheme}://{authorize.netloc}" == provider.url
+    connection = http.client.HTTPConnection(authorize.netloc, timeout=10)
+    connection.request("GET", f"{authorize.path}?{authorize.query}")
+    back = urlsplit(connection.getresponse().getheader("Location"))
+    connection.close()
+    assert back.netloc == "testserver" and back.path == reverse("sso:callback")
+    return client.get(f"{back.path}?{back.query}")
+
+
+def scope_of(client: Client) -> str:
+    page = client.get(reverse("chat:index")).content.decode()
+    return re.search(r"Searching:\s*(.*?)\s*</p>", page, re.S).group(1)
+
+
+def test_without_oidc_settings_there_is_no_single_sign_on(client) -> None:  # noqa: ANN001
+    assert "Sign in with SSO" not in client.get(reverse("login")).content.decode()
+    assert client.get(reverse("sso:start")).status_code == 404
+    assert client.get(reverse("sso:callback"), {"code": "x", "state": "y"}).status_code == 404
+
+
+def test_sso_settings_fail_loudly_when_incomplete(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("OIDC_OP_TOKEN_ENDPOINT", raising=False)
+    with pytest.raises(
+        ValueError, match="OIDC_OP_TOKEN_ENDPOINT must be set when OIDC_RP_CLIENT_ID"
+    ):
+        settings_from_env(
+            monkeypatch,
+            OIDC_RP_CLIENT_ID=CLIENT_ID,
+            OIDC_OP_AUTHORIZATION_ENDPOINT="https://id.example.org/authorize",
+        )
+
+
+def test_sso_signs_a_user_in_with_the_claimed_groups_that_exist(people, provider) -> None:  # noqa: ANN001
+    client = Client()
+    assert "Sign in with SSO" in client.get(reverse("login")).content.decode()
+    claims = {"email": "carol@example.org", "groups": ["Legal", "Not-in-Enclave"]}
+    response = sign_in_with_sso(client, provider, preferred_username="carol", **claims)
+    assert response.status_code == 302 and response["Location"] == reverse("chat:index")
+    assert signed_in_as(client) == "carol"
+    carol = User.objects.get(username="carol")
+    assert carol.email == "carol@example.org" and not carol.has_usable_password()
+    assert [g.name for g in carol.groups.all()] == ["Legal"]
+    assert not Group.objects.filter(name="Not-in-Enclave").exists()
+    assert scope_of(client) == "Legal"
+
+
+def test_each_sso_sign_in_replaces_the_group_memberships(people, provider) -> None:  # noqa: ANN001
+    first = Client()
+    sign_in_with_sso(first, provider, preferred_username="carol", groups=["Legal"])
+    assert scope_of(first) == "Legal"
+    User.objects.get(username="carol").groups.add(make_group("Granted-by-hand"))
+    first.post(reverse("logout"))
+
+    second = Client()
+    sign_in_with_sso(second, provider, preferred_username="carol", groups=["Sales"])
+    assert signed_in_as(second) == "carol"
+    assert [g.name for g in User.objects.get(username="carol").groups.all()] == ["Sales"]
+    assert scope_of(second) == "Sales"
+    assert User.objects.filter(username="carol").count() == 1
+
+
+def test_sso_creates_missing_groups_only_when_told_to(settings, monkeypatch, provider, db) -> None:  # noqa: ANN001
+    configure_sso(settings, monkeypatch, provider, OIDC_CREATE_GROUPS="true")
+    sign_in_with_sso(Client(), provider, preferred_username="dan", groups=["Night shift"])
+    assert [g.name for g in User.objects.get(username="dan").groups.all()] == ["Night shift"]
+
+
+def test_sso_usernames_fall_back_to_the_email(provider, db) -> None:  # noqa: ANN001
+    client = Client()
+    sign_in_with_sso(client, provider, sub="u-42", email="erin@example.org", groups=[])
+    assert signed_in_as(client) == "erin@example.org"
+
+
+def test_sso_matches_an_existing_user_by_username(people, provider) -> None:  # noqa: ANN001
+    client = Client()
+    sign_in_with_sso(client, provider, preferred_username="teammate", groups=["Legal"])
+    assert signed_in_as(client) == "teammate"
+    assert User.objects.filter(username="teammate").count() == 1
+
+
+@pytest.mark.parametrize("forgery", ["signed with another key", "issued to another client"])
+def test_sso_refuses_a_forged_id_token(forgery: str, provider, db) -> None:  # noqa: ANN001
+    if forgery == "signed with another key":
+        provider.signing_key = OTHER_KEY
+    else:
+        provider.audience = "some-other-app"
+    client = Client()
+    response = sign_in_with_sso(client, provider, preferred_username="mallory", groups=[])
+    assert response.status_code == 400
+    assert signed_in_as(client) is None
+    assert not User.objects.filter(username="mallory").exists()
