@@ -72,7 +72,7 @@ def set_memberships(user: User, groups: Iterable[Group], actor: User | None) -> 
 
 
 @transaction.atomic
-def set_roles(user: User, roles: Iterable[str], actor: User) -> None:
+def set_roles(user: User, roles: Iterable[str], actor: User | None) -> None:
     wanted = set(roles) & set(ROLES)
     before = roles_of(user)
     if wanted == before:

@@ -8,6 +8,8 @@ from ingestion import index, pipeline
 from tests.conftest import login, read_events
 from tests.factories import make_document, make_pdf, make_user
 
+pytestmark = pytest.mark.embedded
+
 QUESTION = "How long do refunds take?"
 
 

@@ -268,3 +268,20 @@ def test_sso_refuses_a_forged_id_token(forgery: str, provider, db) -> None:  # n
     assert response.status_code == 400
     assert signed_in_as(client) is None
     assert not User.objects.filter(username="mallory").exists()
+
+
+def test_sso_claims_neither_grant_nor_remove_roles(settings, monkeypatch, provider, db) -> None:  # noqa: ANN001
+    from assistant import access, people
+    from assistant.models import AuditEvent
+
+    configure_sso(settings, monkeypatch, provider, OIDC_CREATE_GROUPS="true")
+    auditor = make_user("ana")
+    people.set_roles(auditor, ["auditor"], actor=None)
+    sign_in_with_sso(Client(), provider, preferred_username="ana", groups=["Night shift"])
+    sign_in_with_sso(Client(), provider, preferred_username="mallory", groups=["Auditors"])
+    ana = User.objects.get(username="ana")
+    assert access.can_audit(ana)  # the role survived a sign-in whose claim lacks it
+    assert sorted(g.name for g in ana.groups.all()) == ["Auditors", "Night shift"]
+    assert not access.can_audit(User.objects.get(username="mallory"))
+    change = AuditEvent.objects.filter(action="membership_changed", target_label="ana").get()
+    assert change.actor is None and change.detail["after"] == ["Night shift"]
