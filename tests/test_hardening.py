@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def deploy_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """`manage.py check --deploy` as `make lint` runs it: production-like environment."""
+    # The browser tests allow the ORM beside Playwright's event loop in this process only.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     production = {
-        **os.environ,
+        **inherited,
         "ENCLAVE_VAR_DIR": str(tmp_path),
         "HTTPS": "true",
         "DEBUG": "false",
