@@ -1,17 +1,80 @@
-"""record(): the one way audit events are written. Callers write them inside the same
-transaction as the change they describe."""
+"""The audit trail: record() and the query record's lifecycle append to one hash chain that
+`verify` walks. Callers write events inside the same transaction as the change they describe."""
 
+import hashlib
+import heapq
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db import models
+from django.db import models, transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
-from assistant.models import AuditEvent
+from assistant.models import AuditEvent, Chained, ChainHead, QueryRecord
 
 Action = AuditEvent.Action
+GENESIS = "0" * 64
+
+# What each row's hash covers besides its content: everything but the chain columns and the
+# purge marker. Adding a field here changes every hash: never edit, only append new names.
+EVENT_FIELDS = (
+    "created_at", "actor_ref", "actor_username", "action", "target_type", "target_id",
+    "target_label", "detail", "ip",
+)  # fmt: skip
+RECORD_FIELDS = (
+    "user_ref", "username", "group_keys", "conversation_ref", "created_at", "scope",
+    "collection_keys", "document_keys", "prompt_version", "model", "params", "outcome",
+    "error", "prompt_tokens", "completion_tokens", "first_token_ms", "latency_ms", "finished_at",
+)  # fmt: skip
+
+
+def canonical(value: Any) -> bytes:
+    def default(obj: Any) -> str:
+        if hasattr(obj, "isoformat"):
+            return obj.isoformat()
+        return str(obj)
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=default).encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_hash(row: Chained) -> str:
+    if isinstance(row, QueryRecord):
+        return sha256(canonical({f: getattr(row, f) for f in QueryRecord.CONTENT_FIELDS}))
+    return sha256(b"")
+
+
+def row_hash(row: Chained) -> str:
+    fields = RECORD_FIELDS if isinstance(row, QueryRecord) else EVENT_FIELDS
+    body = {
+        "table": row._meta.label_lower,
+        "seq": row.seq,
+        "prev": row.prev_hash,
+        "content": row.content_hash,
+        "fields": {f: getattr(row, f) for f in fields},
+    }
+    return sha256(canonical(body))
+
+
+def append(row: Chained) -> None:
+    """Give the row its place in the chain and save it. Must run inside a transaction."""
+    head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+    row.seq = head.seq + 1
+    row.prev_hash = head.hash
+    row.content_hash = content_hash(row)
+    row.hash = row_hash(row)
+    row.save()
+    head.seq, head.hash = row.seq, row.hash
+    head.save(update_fields=["seq", "hash"])
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -28,9 +91,10 @@ def record(
     label: str = "",
 ) -> AuditEvent:
     user = actor if isinstance(actor, User) else None
-    return AuditEvent.objects.create(
+    event = AuditEvent(
+        created_at=timezone.now(),
         action=action,
-        actor=user,
+        actor_ref=user.pk if user else None,
         actor_username=user.get_username() if user else "",
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
@@ -38,6 +102,105 @@ def record(
         detail=detail or {},
         ip=client_ip(request),
     )
+    with transaction.atomic():
+        append(event)
+    return event
+
+
+def keys(ids: list[int]) -> str:
+    return "," + "".join(f"{i}," for i in sorted(set(ids)))
+
+
+def finalize(record: QueryRecord, **outcome: Any) -> None:
+    """Write the answer and outcome once, and chain the record. Must run in a transaction."""
+    for name, value in outcome.items():
+        setattr(record, name, value)
+    record.finished_at = timezone.now()
+    append(record)
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    seq: int | None
+    row: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"seq {self.seq} ({self.row}): {self.reason}"
+
+
+def chained_rows() -> Iterator[Chained]:
+    """Every chained row of both tables, in chain order, streamed."""
+    events = AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(500)
+    records = QueryRecord.objects.filter(seq__isnull=False).order_by("seq").iterator(500)
+    return heapq.merge(events, records, key=lambda r: r.seq or 0)
+
+
+def purged_seqs() -> set[int]:
+    purged: set[int] = set()
+    for event in AuditEvent.objects.filter(action=Action.AUDIT_PURGED, seq__isnull=False):
+        purged.update(event.detail.get("seqs", []))
+    return purged
+
+
+def verify(checkpoint: dict | None = None) -> tuple[int, Problem | None]:
+    """Walk the chain; return how many rows verified and the first problem found, if any."""
+    expected_seq, prev = 1, GENESIS
+    checkpoint_seen = False
+    allowed_purges = purged_seqs()
+    for row in chained_rows():
+        label = f"{row._meta.label_lower} id {row.pk}"
+        if row.seq != expected_seq:
+            reason = (
+                f"expected seq {expected_seq}: rows {expected_seq}..{(row.seq or 0) - 1} are "
+                "missing (deleted)"
+                if (row.seq or 0) > expected_seq
+                else "out of order (reordered or duplicated)"
+            )
+            return expected_seq - 1, Problem(row.seq, label, reason)
+        if row.prev_hash != prev:
+            return expected_seq - 1, Problem(row.seq, label, "does not link to the row before")
+        if isinstance(row, QueryRecord) and row.purged_at is not None:
+            if row.seq not in allowed_purges:
+                return expected_seq - 1, Problem(row.seq, label, "content removed without a purge")
+        elif content_hash(row) != row.content_hash:
+            return expected_seq - 1, Problem(row.seq, label, "content was edited")
+        if row_hash(row) != row.hash:
+            return expected_seq - 1, Problem(row.seq, label, "row was edited")
+        if checkpoint and row.seq == checkpoint["seq"]:
+            if row.hash != checkpoint["hash"]:
+                return expected_seq - 1, Problem(row.seq, label, "differs from the checkpoint")
+            checkpoint_seen = True
+        prev = row.hash
+        expected_seq += 1
+    count = expected_seq - 1
+    if checkpoint and not checkpoint_seen:
+        reason = f"the chain ends at seq {count}; the checkpoint has seq {checkpoint['seq']}"
+        return count, Problem(count + 1, "chain tail", f"truncated: {reason}")
+    return count, None
+
+
+def checkpoint(secret: str) -> dict:
+    """The head of the chain, signed: store it outside the database (write-once storage)."""
+    head = ChainHead.objects.get(pk=1)
+    body = {"seq": head.seq, "hash": head.hash, "at": timezone.now().isoformat()}
+    body["signature"] = sign(body, secret)
+    return body
+
+
+def sign(body: dict, secret: str) -> str:
+    unsigned = {k: v for k, v in body.items() if k != "signature"}
+    return hmac.new(secret.encode(), canonical(unsigned), hashlib.sha256).hexdigest()
+
+
+def checkpoint_is_authentic(body: dict, secret: str) -> bool:
+    return hmac.compare_digest(str(body.get("signature", "")), sign(body, secret))
+
+
+# --- sign-in events ---------------------------------------------------------------------------
 
 
 @receiver(user_logged_in)

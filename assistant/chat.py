@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from assistant import access, llm, prompts
+from assistant import access, audit, llm, prompts
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index
 
@@ -52,15 +52,21 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
     messages = prompts.build_messages(question, sources, history(conversation))
     with transaction.atomic():
         record = QueryRecord.objects.create(
-            user=user,
+            user_ref=user.pk,
             username=user.get_username(),
-            conversation=conversation,
+            group_keys="|"
+            + "".join(f"{g}|" for g in sorted(user.groups.values_list("name", flat=True))),
+            conversation_ref=conversation.pk,
+            created_at=timezone.now(),
             scope=scope,
+            collection_keys=audit.keys([c["id"] for c in scope]),
+            document_keys=audit.keys([s["document_id"] for s in sources]),
             question=question,
-            retrieved=[{k: v for k, v in s.items()} for s in sources],
+            retrieved=sources,
             prompt=messages,
+            prompt_version=prompts.PROMPT_VERSION,
             model=settings.LLM_MODEL,
-            params={**llm.params(), "prompt_version": prompts.PROMPT_VERSION},
+            params=llm.params(),
         )
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
         if not conversation.messages.filter(role=Message.Role.ASSISTANT).exists():
@@ -100,7 +106,8 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
                     sources=sources,
                     query=record,
                 )
-            QueryRecord.objects.filter(pk=record.pk).update(
+            audit.finalize(
+                record,
                 answer=content,
                 outcome=outcome,
                 error=error,

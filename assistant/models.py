@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Conversation(models.Model):
@@ -41,28 +42,46 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:60]}"
 
 
-class QueryRecord(models.Model):
-    """The audit of one question: written before any token of the answer is shown."""
+class Chained(models.Model):
+    """A row of the audit hash chain. Each row's hash covers the previous row's hash, its
+    position and its content, so an edited, deleted, reordered or forged row breaks the chain.
+    The database refuses UPDATE and DELETE on these tables (triggers, migration 0003); the one
+    exception is a query record's finalisation and the purge of its expired content."""
+
+    seq = models.BigIntegerField(unique=True, null=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class QueryRecord(Chained):
+    """The audit of one question: written before any token of the answer is shown, finalised
+    (and chained) with the answer in the same transaction as the answer's message."""
 
     class Outcome(models.TextChoices):
         PENDING = "pending"
         ANSWERED = "answered"
-        NO_SOURCES = "no_sources"
+        NO_SOURCES = "no_sources"  # refused: nothing in scope answered it
         ERROR = "error"
 
-    # SET_NULL plus a username snapshot: deleting a user never deletes audit history.
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    username = models.CharField(max_length=150)
-    conversation = models.ForeignKey(
-        Conversation, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Plain ids plus snapshots, not foreign keys: deleting a user, conversation or document
+    # must never touch (or be blocked by) audit history.
+    user_ref = models.BigIntegerField(null=True, db_index=True)
+    username = models.CharField(max_length=150, db_index=True)
+    group_keys = models.TextField(default="|")  # "|Legal|Sales|": the user's groups then
+    conversation_ref = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     scope = models.JSONField(default=list)  # [{id, name}] of collections searched
+    # ",3,7," — searchable on every database (JSON containment is not on SQLite).
+    collection_keys = models.TextField(default=",")
+    document_keys = models.TextField(default=",")
+    retrieved = models.JSONField(default=list)  # [{point_id, document_id, sha256, ..., text}]
     question = models.TextField()
-    retrieved = models.JSONField(default=list)  # [{point_id, document_id, sha256, chunk_no, ...}]
     prompt = models.JSONField(default=list)  # the exact messages sent to the model
+    prompt_version = models.CharField(max_length=40, default="")
     model = models.CharField(max_length=200)
     params = models.JSONField(default=dict)
     answer = models.TextField(blank=True)
@@ -72,6 +91,10 @@ class QueryRecord(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True)
     first_token_ms = models.PositiveIntegerField(null=True)
     latency_ms = models.PositiveIntegerField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    purged_at = models.DateTimeField(null=True)  # content removed by retention; hashes kept
+
+    CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -79,10 +102,18 @@ class QueryRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.username}: {self.question[:60]}"
 
+    @property
+    def document_ids(self) -> list[int]:
+        return [int(k) for k in self.document_keys.strip(",").split(",") if k]
 
-class AuditEvent(models.Model):
-    """A security-relevant action. Rows are never updated or deleted by the application, and
-    keep a snapshot of actor and target so deleting either never erases history."""
+    @property
+    def group_names(self) -> list[str]:
+        return [g for g in self.group_keys.split("|") if g]
+
+
+class AuditEvent(Chained):
+    """A security-relevant action, with a snapshot of actor and target (type, id, label) so
+    deleting either never erases or blocks history."""
 
     class Action(models.TextChoices):
         LOGIN = "login"
@@ -91,6 +122,7 @@ class AuditEvent(models.Model):
         ACCESS_DENIED = "access_denied"
         COLLECTION_CREATED = "collection_created"
         GRANTS_CHANGED = "grants_changed"
+        RETENTION_CHANGED = "retention_changed"
         GROUP_CREATED = "group_created"
         MEMBERSHIP_CHANGED = "membership_changed"
         ROLES_CHANGED = "roles_changed"
@@ -99,12 +131,13 @@ class AuditEvent(models.Model):
         UPLOAD = "upload"
         REINGEST = "reingest"
         DELETE = "delete"
+        AUDIT_VIEWED = "audit_viewed"
+        AUDIT_EXPORTED = "audit_exported"
+        AUDIT_PURGED = "audit_purged"
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_ref = models.BigIntegerField(null=True, db_index=True)
+    actor_username = models.CharField(max_length=150, blank=True, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
@@ -117,3 +150,13 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
+
+
+class ChainHead(models.Model):
+    """The last link of the chain; locked while a row is appended so links never fork."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"chain head at seq {self.seq}"

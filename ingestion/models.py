@@ -14,6 +14,11 @@ class Collection(models.Model):
     managers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="managed_collections"
     )
+    # Query records that searched this collection keep their content this many days (then
+    # `purge_audit` removes it, keeping hashes); empty keeps it forever. A legal hold keeps
+    # everything regardless.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    legal_hold = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

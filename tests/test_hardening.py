@@ -194,7 +194,7 @@ def test_a_question_over_the_limit_gets_a_429_and_is_neither_answered_nor_record
 
     events = read_events(login(people.outsider).post(reverse("chat:ask_new"), {"question": "?"}))
     assert events[0][0] == "conversation"
-    assert QueryRecord.objects.filter(user=people.outsider).count() == 1
+    assert QueryRecord.objects.filter(username=people.outsider.username).count() == 1
 
 
 @pytest.mark.embedded

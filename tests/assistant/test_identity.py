@@ -284,4 +284,4 @@ def test_sso_claims_neither_grant_nor_remove_roles(settings, monkeypatch, provid
     assert sorted(g.name for g in ana.groups.all()) == ["Auditors", "Night shift"]
     assert not access.can_audit(User.objects.get(username="mallory"))
     change = AuditEvent.objects.filter(action="membership_changed", target_label="ana").get()
-    assert change.actor is None and change.detail["after"] == ["Night shift"]
+    assert change.actor_ref is None and change.detail["after"] == ["Night shift"]
