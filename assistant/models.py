@@ -129,6 +129,7 @@ class AuditEvent(Chained):
         USER_DEACTIVATED = "user_deactivated"
         USER_REACTIVATED = "user_reactivated"
         UPLOAD = "upload"
+        DOCUMENT_OPENED = "document_opened"
         REINGEST = "reingest"
         DELETE = "delete"
         AUDIT_VIEWED = "audit_viewed"

@@ -39,6 +39,7 @@ urlpatterns = [
     path("sso/", include(sso_patterns)),
     path("chat/", include(chat_patterns)),
     path("people/", include(people_patterns)),
+    path("audit/", include("assistant.audit_urls")),
     path("", include("ingestion.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

@@ -58,3 +58,18 @@ def set_grants(
             collection,
             detail={"before": before, "after": after},
         )
+
+
+@transaction.atomic
+def set_retention(
+    collection: Collection, retention_days: int | None, legal_hold: bool, actor: User
+) -> None:
+    before = {"retention_days": collection.retention_days, "legal_hold": collection.legal_hold}
+    after = {"retention_days": retention_days, "legal_hold": legal_hold}
+    if before == after:
+        return
+    collection.retention_days, collection.legal_hold = retention_days, legal_hold
+    collection.save(update_fields=["retention_days", "legal_hold"])
+    audit.record(
+        audit.Action.RETENTION_CHANGED, actor, collection, detail={"before": before, "after": after}
+    )

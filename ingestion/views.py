@@ -6,7 +6,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, ratelimit
+from assistant import access, audit, ratelimit
 from assistant.access import AuthedRequest
 from assistant.people import plain_groups
 from ingestion import collections, documents
@@ -105,6 +105,7 @@ def document_delete(request: AuthedRequest, document_id: int) -> HttpResponse:
 @require_GET
 def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
     document = access.readable_document(request.user, document_id)
+    audit.record(audit.Action.DOCUMENT_OPENED, request.user, document, request=request)
     # Only PDFs open in the browser (citations jump to #page=N); everything else downloads,
     # so an uploaded HTML file can never run as a page of this site.
     inline = document.extension == ".pdf"
@@ -125,12 +126,18 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
     """Managers choose which groups read the collection and who else manages it."""
     collection = access.managed_collection(request.user, collection_id)
     if request.method == "POST":
+        days = request.POST.get("retention_days", "").strip()
         try:
+            if days and not days.isdigit():
+                raise collections.CollectionError("Retention must be a number of days, or empty.")
             collections.set_grants(
                 collection,
                 Group.objects.filter(pk__in=request.POST.getlist("groups")),
                 User.objects.filter(pk__in=request.POST.getlist("managers"), is_active=True),
                 request.user,
+            )
+            collections.set_retention(
+                collection, int(days) if days else None, "legal_hold" in request.POST, request.user
             )
         except collections.CollectionError as exc:
             messages.error(request, str(exc))

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistant import people
-from assistant.models import Conversation
+from assistant.models import Conversation, QueryRecord
 from tests.factories import make_collection, make_document, make_user
 
 ROLES = ["anonymous", "employee", "collection admin", "auditor", "deactivated", "superuser"]
@@ -60,6 +60,7 @@ def world(db):  # noqa: ANN001, ANN201
         "legal": legal,
         "document": make_document(legal, "a.txt", b"Legal words"),
         "conversation": Conversation.objects.create(user=employee, title="Mine"),
+        "record": QueryRecord.objects.create(username="employee", question="What?"),
     }
 
 
@@ -76,6 +77,9 @@ def url_for(route: str, world: dict) -> str:
         "ingestion:reingest": [world["document"].pk],
         "ingestion:document_delete": [world["document"].pk],
         "people:person": [world["users"]["employee"].pk],
+        "audit:record": [world["record"].pk],
+        "audit:document": [world["document"].pk],
+        "audit:export": ["csv"],
     }
     return reverse(route, args=args.get(route, []))
 

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand, CommandParser
+
+from assistant import trail
+
+
+class Command(BaseCommand):
+    help = (
+        "Remove the content of query records past their collections' retention period (never "
+        "under legal hold). Hashes and metadata stay, so the chain still verifies."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true")
+
+    def handle(self, *args: object, dry_run: bool, **options: object) -> None:
+        seqs = trail.purge(dry_run=dry_run)
+        verb = "would purge" if dry_run else "purged"
+        self.stdout.write(f"{verb} {len(seqs)} query record(s)")

@@ -1,0 +1,171 @@
+"""What auditors search and export, and what retention purges. Reads stream: an export of any
+size holds one chunk of rows in memory at a time."""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from assistant import audit
+from assistant.models import AuditEvent, QueryRecord
+from ingestion.models import Collection
+
+FILTERS = ("user", "group", "collection", "document", "since", "until", "outcome", "text")
+CSV_COLUMNS = (
+    "seq", "created_at", "username", "groups", "collections", "document_ids", "outcome",
+    "question", "answer", "model", "prompt_tokens", "completion_tokens", "first_token_ms",
+    "latency_ms", "hash",
+)  # fmt: skip
+
+
+class BadFilter(ValueError):
+    pass
+
+
+def parse_day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadFilter(f"{name} must be a date like 2026-11-26") from None
+
+
+def parse_id(value: str, name: str) -> int:
+    if not value.isdigit():
+        raise BadFilter(f"{name} must be a number")
+    return int(value)
+
+
+def query_records(params: Mapping[str, str]) -> QuerySet[QueryRecord]:
+    """Query records matching the auditor's filters, newest first."""
+    records = QueryRecord.objects.all()
+    if value := params.get("user", "").strip():
+        records = records.filter(username=value)
+    if value := params.get("group", "").strip():
+        records = records.filter(group_keys__contains=f"|{value}|")
+    if value := params.get("collection", "").strip():
+        records = records.filter(collection_keys__contains=f",{parse_id(value, 'collection')},")
+    if value := params.get("document", "").strip():
+        records = records.filter(document_keys__contains=f",{parse_id(value, 'document')},")
+    if value := params.get("since", "").strip():
+        records = records.filter(created_at__date__gte=parse_day(value, "since"))
+    if value := params.get("until", "").strip():
+        records = records.filter(created_at__date__lte=parse_day(value, "until"))
+    if value := params.get("outcome", "").strip():
+        records = records.filter(outcome=value)
+    if value := params.get("text", "").strip():
+        records = records.filter(Q(question__icontains=value) | Q(answer__icontains=value))
+    return records.order_by("-created_at", "-id")
+
+
+def active_filters(params: Mapping[str, str]) -> dict[str, str]:
+    return {k: params[k].strip() for k in FILTERS if params.get(k, "").strip()}
+
+
+def row(record: QueryRecord) -> dict:
+    return {
+        "seq": record.seq,
+        "created_at": record.created_at.isoformat(),
+        "username": record.username,
+        "groups": record.group_names,
+        "collections": [c["name"] for c in record.scope],
+        "document_ids": record.document_ids,
+        "outcome": record.outcome,
+        "question": record.question,
+        "answer": record.answer,
+        "model": record.model,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "first_token_ms": record.first_token_ms,
+        "latency_ms": record.latency_ms,
+        "hash": record.hash,
+    }
+
+
+def jsonl_lines(records: QuerySet[QueryRecord]) -> Iterator[bytes]:
+    for record in records.iterator(chunk_size=200):
+        full = {
+            **row(record),
+            "scope": record.scope,
+            "retrieved": record.retrieved,
+            "prompt": record.prompt,
+            "prompt_version": record.prompt_version,
+            "params": record.params,
+            "error": record.error,
+            "prev_hash": record.prev_hash,
+            "purged": record.purged_at is not None,
+        }
+        yield (json.dumps(full, ensure_ascii=False) + "\n").encode()
+
+
+class Echo:
+    """csv.writer writes into this and gets each line back, so lines can be streamed."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(records: QuerySet[QueryRecord]) -> Iterator[bytes]:
+    writer = csv.writer(Echo())
+    yield writer.writerow(CSV_COLUMNS).encode()
+    for record in records.iterator(chunk_size=200):
+        values = row(record)
+        yield writer.writerow(
+            [
+                "|".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
+                for v in (values[c] for c in CSV_COLUMNS)
+            ]
+        ).encode()
+
+
+def events(params: Mapping[str, str]) -> QuerySet[AuditEvent]:
+    found = AuditEvent.objects.all()
+    if value := params.get("user", "").strip():
+        found = found.filter(actor_username=value)
+    if value := params.get("action", "").strip():
+        found = found.filter(action=value)
+    if value := params.get("since", "").strip():
+        found = found.filter(created_at__date__gte=parse_day(value, "since"))
+    if value := params.get("until", "").strip():
+        found = found.filter(created_at__date__lte=parse_day(value, "until"))
+    return found.order_by("-created_at", "-id")
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def expired(records: Iterable[QueryRecord], now: datetime) -> list[QueryRecord]:
+    """Records whose every searched collection has a retention period that has passed, and
+    none of which is under legal hold. A record that searched nothing is kept."""
+    policies = {c.pk: (c.retention_days, c.legal_hold) for c in Collection.objects.all()}
+    found = []
+    for record in records:
+        ids = [c["id"] for c in record.scope]
+        if not ids:
+            continue
+        rules = [policies.get(i, (None, False)) for i in ids]
+        if any(hold for _, hold in rules) or any(days is None for days, _ in rules):
+            continue
+        if record.created_at + timedelta(days=max(days or 0 for days, _ in rules)) < now:
+            found.append(record)
+    return found
+
+
+def purge(*, dry_run: bool = False) -> list[int]:
+    """Blank the content of expired records, keep their hashes and metadata, and chain an
+    event naming them so `verify` can tell a purge from tampering."""
+    now = timezone.now()
+    candidates = QueryRecord.objects.filter(seq__isnull=False, purged_at__isnull=True)
+    victims = expired(candidates.only("id", "seq", "scope", "created_at").iterator(1000), now)
+    seqs = sorted(r.seq for r in victims if r.seq is not None)
+    if dry_run or not seqs:
+        return seqs
+    with transaction.atomic():
+        QueryRecord.objects.filter(seq__in=seqs).update(
+            question="", answer="", prompt=[], retrieved=[], purged_at=now
+        )
+        audit.record(audit.Action.AUDIT_PURGED, None, detail={"seqs": seqs, "count": len(seqs)})
+    return seqs
