@@ -3,12 +3,12 @@ and every answer comes from the database at the time of the request."""
 
 from typing import TypeVar
 
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.auth.models import User as DjangoUser
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
-from assistant import audit
+from assistant import audit, people
 from assistant.models import Conversation, QueryRecord
 from ingestion.models import Collection, Document
 
@@ -47,6 +47,11 @@ def scope_ids(user: User) -> list[int]:
 
 def can_create_collections(user: User) -> bool:
     return user.is_active and user.has_perm("ingestion.add_collection")
+
+
+def grantable_groups() -> list[Group]:
+    """Groups a collection can be granted to: every group but the role groups."""
+    return people.plain_groups()
 
 
 def can_manage_people(user: User) -> bool:

@@ -81,7 +81,8 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
     try:
         if not sources:
             parts.append(NOTHING_FOUND)
-            outcome, error = QueryRecord.Outcome.NO_SOURCES, ""
+            outcome = QueryRecord.Outcome.REFUSED if scope else QueryRecord.Outcome.DENIED
+            error = ""
             yield {"type": "token", "text": NOTHING_FOUND}
         else:
             for text in llm.stream(messages, usage):

@@ -64,7 +64,8 @@ class QueryRecord(Chained):
     class Outcome(models.TextChoices):
         PENDING = "pending"
         ANSWERED = "answered"
-        NO_SOURCES = "no_sources"  # refused: nothing in scope answered it
+        REFUSED = "refused"  # nothing found in scope: no answer was improvised
+        DENIED = "denied"  # the user may read no collection at all
         ERROR = "error"
 
     # Plain ids plus snapshots, not foreign keys: deleting a user, conversation or document

@@ -8,7 +8,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit, ratelimit
 from assistant.access import AuthedRequest
-from assistant.people import plain_groups
 from ingestion import collections, documents
 from ingestion.models import Collection
 
@@ -26,7 +25,7 @@ def collection_list(request: AuthedRequest) -> HttpResponse:
             access.collections_managed_by(request.user).values_list("pk", flat=True)
         ),
         "can_create": access.can_create_collections(request.user),
-        "groups": plain_groups(),
+        "groups": access.grantable_groups(),
     }
     return render(request, "ingestion/collections.html", context)
 
@@ -146,7 +145,7 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
         return redirect("ingestion:collection_access", collection_id=collection.pk)
     context = {
         "collection": collection,
-        "groups": plain_groups(),
+        "groups": access.grantable_groups(),
         "granted": set(collection.groups.values_list("pk", flat=True)),
         "users": User.objects.filter(is_active=True).order_by("username"),
         "managers": set(collection.managers.values_list("pk", flat=True)),

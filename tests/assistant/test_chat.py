@@ -98,7 +98,15 @@ def test_an_empty_scope_answers_without_qdrant_or_the_model(db, fake_llm, monkey
     assert events[-1][0] == "done"
     assert fake_llm.requests == []
     record = QueryRecord.objects.get()
-    assert (record.outcome, record.scope, record.retrieved) == ("no_sources", [], [])
+    assert (record.outcome, record.scope, record.retrieved) == ("denied", [], [])
+
+
+def test_nothing_found_in_scope_is_refused_without_the_model(people, fake_llm) -> None:  # noqa: ANN001
+    events = ask(people.teammate)  # Legal is granted but holds no document yet
+    assert "found nothing" in events[1][1]["text"]
+    assert fake_llm.requests == []
+    record = QueryRecord.objects.get()
+    assert (record.outcome, [c["name"] for c in record.scope]) == ("refused", ["Legal"])
 
 
 def test_the_server_sets_every_generation_parameter(people, library, fake_llm, settings) -> None:  # noqa: ANN001
