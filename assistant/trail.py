@@ -154,6 +154,24 @@ def expired(records: Iterable[QueryRecord], now: datetime) -> list[QueryRecord]:
     return found
 
 
+def close_abandoned(older_than: timedelta = timedelta(hours=1)) -> int:
+    """Finalise records whose answer never finished (the process died mid-stream) as errors,
+    so every question ends in the chain."""
+    stale = QueryRecord.objects.filter(
+        seq__isnull=True, created_at__lt=timezone.now() - older_than
+    ).order_by("id")
+    closed = 0
+    for record in stale.iterator(200):
+        with transaction.atomic():
+            audit.finalize(
+                record,
+                outcome=QueryRecord.Outcome.ERROR,
+                error="The answer never finished (the server stopped while streaming).",
+            )
+        closed += 1
+    return closed
+
+
 def purge(*, dry_run: bool = False) -> list[int]:
     """Blank the content of expired records, keep their hashes and metadata, and chain an
     event naming them so `verify` can tell a purge from tampering."""

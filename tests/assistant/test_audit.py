@@ -171,7 +171,7 @@ def test_purge_blanks_expired_content_and_the_chain_still_verifies(people) -> No
     kept = finished_record(scope=[], created_at=old)
     out = StringIO()
     call_command("purge_audit", stdout=out)
-    assert out.getvalue() == "purged 1 query record(s)\n"
+    assert out.getvalue() == "closed 0 abandoned query record(s)\npurged 1 query record(s)\n"
     expired.refresh_from_db()
     assert expired.purged_at and expired.question == "" and expired.answer == ""
     assert expired.hash and expired.username == "alice"
@@ -324,3 +324,16 @@ def test_expired_is_driven_by_the_longest_retention_of_the_scope(people) -> None
     assert trail.expired([record], timezone.now()) == []
     record.created_at -= timedelta(days=60)
     assert trail.expired([record], timezone.now()) == [record]
+
+
+def test_answers_that_never_finished_are_closed_into_the_chain(db) -> None:  # noqa: ANN001
+    old = QueryRecord.objects.create(
+        username="alice", question="Q", created_at=timezone.now() - timedelta(hours=2)
+    )
+    fresh = QueryRecord.objects.create(username="alice", question="still streaming")
+    assert trail.close_abandoned() == 1
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (old.outcome, old.seq) == ("error", 1) and "never finished" in old.error
+    assert fresh.seq is None and fresh.outcome == "pending"
+    assert verify() == "audit chain OK: 1 rows verified\n"

@@ -6,13 +6,17 @@ from assistant import trail
 class Command(BaseCommand):
     help = (
         "Remove the content of query records past their collections' retention period (never "
-        "under legal hold). Hashes and metadata stay, so the chain still verifies."
+        "under legal hold). Hashes and metadata stay, so the chain still verifies. Also closes "
+        "records left pending by a process that died mid-answer."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args: object, dry_run: bool, **options: object) -> None:
+        if not dry_run:
+            closed = trail.close_abandoned()
+            self.stdout.write(f"closed {closed} abandoned query record(s)")
         seqs = trail.purge(dry_run=dry_run)
         verb = "would purge" if dry_run else "purged"
         self.stdout.write(f"{verb} {len(seqs)} query record(s)")
