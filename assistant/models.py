@@ -72,6 +72,9 @@ class QueryRecord(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True)
     first_token_ms = models.PositiveIntegerField(null=True)
     latency_ms = models.PositiveIntegerField(null=True)
+    # How retrieval and the answer were checked: the search query (a follow-up's stand-alone
+    # rewrite), the relevance threshold, cited / dangling citations, unsupported sentences.
+    grounding = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

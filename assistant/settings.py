@@ -306,6 +306,12 @@ RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)  # per side, before f
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 2)  # 0: no cap
 # Below this cosine similarity of the best passage, the documents are taken to say nothing.
 RETRIEVAL_MIN_SCORE = env_float("RETRIEVAL_MIN_SCORE", 0.2)
+# An answer's sentence is supported by a passage sharing this share of its content words, or
+# this cosine similarity; otherwise it is flagged as unsupported.
+GROUNDING_MIN_OVERLAP = env_float("GROUNDING_MIN_OVERLAP", 0.5)
+GROUNDING_MIN_SIMILARITY = env_float("GROUNDING_MIN_SIMILARITY", 0.5)
+# Follow-ups are rewritten into stand-alone search queries by the model (false: concatenated).
+QUERY_REWRITE = env_bool("QUERY_REWRITE", True)
 BM25_K1 = env_float("BM25_K1", 1.2)
 BM25_B = env_float("BM25_B", 0.75)
 BM25_AVG_TERMS = env_float("BM25_AVG_TERMS", 100.0)  # typical terms per chunk, for length norm
