@@ -242,6 +242,22 @@ def replace(
     return len(new_points)
 
 
+def passage(document_id: int, chunk_no: int) -> str | None:
+    """The text of one chunk of a document (the caller has authorised the document)."""
+    from qdrant_client import models
+
+    ensure_collection()
+    where = _document_filter(document_id)
+    where.must.append(  # type: ignore[union-attr]
+        models.FieldCondition(key="chunk_no", match=models.MatchValue(value=chunk_no))
+    )
+    with _lock:
+        found, _ = client().scroll(
+            settings.QDRANT_COLLECTION, scroll_filter=where, limit=1, with_payload=True
+        )
+    return found[0].payload["text"] if found and found[0].payload else None
+
+
 def count(document_id: int) -> int:
     ensure_collection()
     with _lock:
