@@ -23,15 +23,20 @@ NOTHING_FOUND = (
 Event = dict[str, Any]
 
 
-def retrieve(user: User, question: str) -> tuple[list[dict], list[dict]]:
-    """The user's scope, read from the database now, and the numbered sources found in it."""
+def retrieve(
+    user: User, question: str, turns: list[tuple[str, str]]
+) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """The user's scope, read from the database now, the numbered sources found in it, and
+    what was searched for."""
     collections = list(access.collections_visible_to(user).order_by("id"))
     scope = [{"id": c.pk, "name": c.name} for c in collections]
     if not collections:
-        return scope, []  # an empty scope never reaches Qdrant
-    hits = index.search(question, [c.pk for c in collections], settings.RETRIEVAL_TOP_K)
+        # An empty scope never reaches Qdrant, nor the model for a rewrite.
+        return scope, [], {"search_query": question, "rewrite": "none"}
+    query, rewrite = search_query(question, turns)
+    hits = index.search(query, [c.pk for c in collections], settings.RETRIEVAL_TOP_K)
     sources = [{"n": n, **asdict(hit)} for n, hit in enumerate(hits, start=1)]
-    return scope, sources
+    return scope, sources, {"search_query": query, "rewrite": rewrite}
 
 
 def history(conversation: Conversation) -> list[tuple[str, str]]:
@@ -67,16 +72,14 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
     question = question.strip()[:MAX_QUESTION_CHARS]
     started = time.monotonic()
     turns = history(conversation)
-    query, rewrite = search_query(question, turns)
-    scope, retrieved = retrieve(user, query)
+    scope, retrieved, searched = retrieve(user, question, turns)
     best = max((s["score"] for s in retrieved), default=None)
     # Passages this far from the question would only invite the model to improvise.
     relevant = best is not None and best >= settings.RETRIEVAL_MIN_SCORE
     sources = retrieved if relevant else []
     messages = prompts.build_messages(question, sources, turns)
     checks: dict[str, Any] = {
-        "search_query": query,
-        "rewrite": rewrite,
+        **searched,
         "best_score": best,
         "min_score": settings.RETRIEVAL_MIN_SCORE,
         "relevant": relevant,

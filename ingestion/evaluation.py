@@ -129,6 +129,16 @@ class Scores:
         }
 
 
+def embedding_latency(dataset: Dataset) -> list[float]:
+    """Embedding each query alone: the part of search latency that is not Qdrant's."""
+    timings = []
+    for text in dataset.queries.values():
+        started = time.perf_counter()
+        index.embed([text])
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def evaluate(dataset: Dataset, doc_ids: list[str], collection_id: int, mode: str) -> Scores:
     """Search every query (top 100 documents, one chunk each), timing embedding + search."""
     scores = Scores()

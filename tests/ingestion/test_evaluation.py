@@ -86,6 +86,7 @@ def test_evaluate_retrieval_prints_every_mode_and_leaves_the_app_index_alone(
         ndcg, recall10, recall100, mrr, p50, p95 = (float(c.strip(" |")) for c in rows[mode])
         assert (ndcg, recall10, recall100, mrr) == (1.0, 1.0, 1.0, 1.0), mode
         assert 0 < p50 <= p95
+    assert "of which embedding the query: p50" in lines[-2]
     assert "best-passage cosine" in lines[-1]
     # The evaluation ran in a Qdrant of its own: the application's points are all still there.
     assert index.count(99) == 1

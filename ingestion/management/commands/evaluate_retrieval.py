@@ -68,6 +68,7 @@ class Command(BaseCommand):
             doc_ids = evaluation.ingest(dataset, COLLECTION_ID, self.stdout.write)
         try:
             rows = {m: evaluation.evaluate(dataset, doc_ids, COLLECTION_ID, m) for m in modes}
+            embedding = evaluation.embedding_latency(dataset)
         finally:
             if not reuse:
                 index.client().delete_collection(name)
@@ -78,6 +79,10 @@ class Command(BaseCommand):
             row = scores.row()
             cells = [f"{row[c]:.1f}" if c.endswith("ms") else f"{row[c]:.3f}" for c in columns]
             self.stdout.write(f"| {mode} | " + " | ".join(cells) + " |")
+        self.stdout.write(
+            f"of which embedding the query: p50 {evaluation.percentile(embedding, 50):.1f} ms, "
+            f"p95 {evaluation.percentile(embedding, 95):.1f} ms"
+        )
         if "hybrid" in rows:
             top = rows["hybrid"].top_score
             refused = sum(s < settings.RETRIEVAL_MIN_SCORE for s in top) / len(top)
