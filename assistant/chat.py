@@ -10,11 +10,12 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from assistant import access, audit, llm, prompts
+from assistant import access, audit, grounding, llm, prompts
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index
 
 MAX_QUESTION_CHARS = 4000
+MAX_REWRITE_CHARS = 500
 NOTHING_FOUND = (
     "I found nothing about this in the documents you have access to, so I cannot answer it."
 )
@@ -22,15 +23,20 @@ NOTHING_FOUND = (
 Event = dict[str, Any]
 
 
-def retrieve(user: User, question: str) -> tuple[list[dict], list[dict]]:
-    """The user's scope, read from the database now, and the numbered sources found in it."""
+def retrieve(
+    user: User, question: str, turns: list[tuple[str, str]]
+) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """The user's scope, read from the database now, the numbered sources found in it, and
+    what was searched for."""
     collections = list(access.collections_visible_to(user).order_by("id"))
     scope = [{"id": c.pk, "name": c.name} for c in collections]
     if not collections:
-        return scope, []  # an empty scope never reaches Qdrant
-    hits = index.search(question, [c.pk for c in collections], settings.RETRIEVAL_TOP_K)
+        # An empty scope never reaches Qdrant, nor the model for a rewrite.
+        return scope, [], {"search_query": question, "rewrite": "none"}
+    query, rewrite = search_query(question, turns)
+    hits = index.search(query, [c.pk for c in collections], settings.RETRIEVAL_TOP_K)
     sources = [{"n": n, **asdict(hit)} for n, hit in enumerate(hits, start=1)]
-    return scope, sources
+    return scope, sources, {"search_query": query, "rewrite": rewrite}
 
 
 def history(conversation: Conversation) -> list[tuple[str, str]]:
@@ -38,6 +44,23 @@ def history(conversation: Conversation) -> list[tuple[str, str]]:
         conversation.messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2]
     )
     return [(m.role, m.content) for m in reversed(recent)]
+
+
+def search_query(question: str, turns: list[tuple[str, str]]) -> tuple[str, str]:
+    """What to search for, and how it was made: a follow-up ("and for damaged goods?") is
+    rewritten by the model into a stand-alone query, or joined to the previous question."""
+    if not turns:
+        return question, "none"
+    if settings.QUERY_REWRITE:
+        try:
+            reply = llm.complete(prompts.build_rewrite_messages(question, turns), max_tokens=64)
+            rewritten = (reply.strip().splitlines() or [""])[0].strip(" \"'")[:MAX_REWRITE_CHARS]
+            if rewritten:
+                return rewritten, "llm"
+        except llm.LLMUnavailable:
+            pass  # the answer itself will say the model is down, if it still is
+    previous = next((content for role, content in reversed(turns) if role == "user"), "")
+    return f"{previous} {question}".strip(), "fallback"
 
 
 def answer(user: User, conversation: Conversation, question: str) -> Iterator[Event]:
@@ -48,8 +71,19 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
     """
     question = question.strip()[:MAX_QUESTION_CHARS]
     started = time.monotonic()
-    scope, sources = retrieve(user, question)
-    messages = prompts.build_messages(question, sources, history(conversation))
+    turns = history(conversation)
+    scope, retrieved, searched = retrieve(user, question, turns)
+    best = max((s["score"] for s in retrieved), default=None)
+    # Passages this far from the question would only invite the model to improvise.
+    relevant = best is not None and best >= settings.RETRIEVAL_MIN_SCORE
+    sources = retrieved if relevant else []
+    messages = prompts.build_messages(question, sources, turns)
+    checks: dict[str, Any] = {
+        **searched,
+        "best_score": best,
+        "min_score": settings.RETRIEVAL_MIN_SCORE,
+        "relevant": relevant,
+    }
     with transaction.atomic():
         record = QueryRecord.objects.create(
             user_ref=user.pk,
@@ -62,11 +96,12 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
             collection_keys=audit.keys([c["id"] for c in scope]),
             document_keys=audit.keys([s["document_id"] for s in sources]),
             question=question,
-            retrieved=sources,
+            retrieved=retrieved,
             prompt=messages,
             prompt_version=prompts.PROMPT_VERSION,
             model=settings.LLM_MODEL,
             params=llm.params(),
+            grounding=checks,
         )
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
         if not conversation.messages.filter(role=Message.Role.ASSISTANT).exists():
@@ -96,8 +131,15 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
         yield {"type": "error", "message": f"{exc} Please try again in a moment."}
     finally:
         # Runs on success, on model failure and when the browser goes away mid-stream.
+        content = "".join(parts)
+        if outcome == QueryRecord.Outcome.ANSWERED:
+            # Dangling citations go; sentences no cited passage supports are flagged. The
+            # model's own words stay in the record when they differ.
+            checked = grounding.check(content, sources)
+            record.grounding = {**checks, **checked.as_record()}
+            if checked.answer != content:
+                record.grounding["model_answer"], content = content, checked.answer
         with transaction.atomic():
-            content = "".join(parts)
             message = None
             if outcome != QueryRecord.Outcome.ERROR or content:
                 message = Message.objects.create(
@@ -116,6 +158,7 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
                 completion_tokens=usage.completion_tokens,
                 first_token_ms=first_token_ms,
                 latency_ms=int((time.monotonic() - started) * 1000),
+                grounding=record.grounding,
             )
     if message is not None and outcome != QueryRecord.Outcome.ERROR:
         yield {"type": "done", "message": message}

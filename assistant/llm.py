@@ -76,6 +76,23 @@ def stream(messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
         ) from None
 
 
+def complete(messages: list[dict[str, str]], max_tokens: int) -> str:
+    """A short, deterministic, non-streamed completion (query rewriting); fails fast."""
+    import openai
+
+    try:
+        response = client().chat.completions.create(
+            messages=messages,  # type: ignore[arg-type]
+            model=settings.LLM_MODEL,
+            max_tokens=max_tokens,
+            temperature=0,
+            timeout=min(settings.LLM_READ_TIMEOUT, 10),
+        )
+    except openai.OpenAIError as exc:
+        raise LLMUnavailable(f"The language model failed ({type(exc).__name__}).") from None
+    return response.choices[0].message.content or ""
+
+
 def ping() -> str:
     """A real one-token generation: proves the model answers, not only that a port is open."""
     import openai

@@ -95,7 +95,11 @@ class QueryRecord(Chained):
     finished_at = models.DateTimeField(null=True)
     purged_at = models.DateTimeField(null=True)  # content removed by retention; hashes kept
 
-    CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer")
+    # How retrieval and the answer were checked: the search query (a follow-up's stand-alone
+    # rewrite), the relevance threshold, cited / dangling citations, unsupported sentences.
+    grounding = models.JSONField(default=dict, blank=True)
+
+    CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer", "grounding")
 
     class Meta:
         ordering = ["-created_at", "-id"]

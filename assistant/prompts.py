@@ -18,6 +18,20 @@ SYSTEM = (
 )
 
 
+REWRITE = (
+    "Rewrite the user's last question as one stand-alone search query that can be understood "
+    "without the conversation: replace pronouns and references with what they refer to, keep "
+    "names, numbers and terms. Reply with the query only."
+)
+REWRITE_TURN_CHARS = 600  # earlier answers are shortened: only their subject matters here
+
+
+def build_rewrite_messages(question: str, history: list[tuple[str, str]]) -> list[dict[str, str]]:
+    turns = "\n".join(f"{role}: {content[:REWRITE_TURN_CHARS]}" for role, content in history)
+    content = f"Conversation:\n{turns}\n\nLast question: {question}"
+    return [{"role": "system", "content": REWRITE}, {"role": "user", "content": content}]
+
+
 def format_source(n: int, title: str, page: int, text: str) -> str:
     title = MARKER.sub(r"&lt;\1\2", title.replace('"', "'"))
     text = MARKER.sub(r"&lt;\1\2", text.strip())

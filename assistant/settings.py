@@ -298,6 +298,23 @@ EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64)
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)  # the embedder reads at most 256 word pieces
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 5)
+# Hybrid retrieval: dense (MiniLM) and lexical (BM25) candidates fused by weighted reciprocal rank.
+RETRIEVAL_DENSE_WEIGHT = env_float("RETRIEVAL_DENSE_WEIGHT", 1.0)
+RETRIEVAL_SPARSE_WEIGHT = env_float("RETRIEVAL_SPARSE_WEIGHT", 1.0)
+RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
+RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)  # per side, before fusion
+RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 2)  # 0: no cap
+# Below this cosine similarity of the best passage, the documents are taken to say nothing.
+RETRIEVAL_MIN_SCORE = env_float("RETRIEVAL_MIN_SCORE", 0.2)
+# An answer's sentence is supported by a passage sharing this share of its content words, or
+# this cosine similarity; otherwise it is flagged as unsupported.
+GROUNDING_MIN_OVERLAP = env_float("GROUNDING_MIN_OVERLAP", 0.5)
+GROUNDING_MIN_SIMILARITY = env_float("GROUNDING_MIN_SIMILARITY", 0.5)
+# Follow-ups are rewritten into stand-alone search queries by the model (false: concatenated).
+QUERY_REWRITE = env_bool("QUERY_REWRITE", True)
+BM25_K1 = env_float("BM25_K1", 1.2)
+BM25_B = env_float("BM25_B", 0.75)
+BM25_AVG_TERMS = env_float("BM25_AVG_TERMS", 100.0)  # typical terms per chunk, for length norm
 
 # --- LLM: vLLM's OpenAI-compatible server ----------------------------------------------------
 LLM_BASE_URL = env_str("LLM_BASE_URL", "http://127.0.0.1:8001/v1")

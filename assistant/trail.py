@@ -183,7 +183,7 @@ def purge(*, dry_run: bool = False) -> list[int]:
         return seqs
     with transaction.atomic():
         QueryRecord.objects.filter(seq__in=seqs).update(
-            question="", answer="", prompt=[], retrieved=[], purged_at=now
+            question="", answer="", prompt=[], retrieved=[], grounding={}, purged_at=now
         )
         audit.record(audit.Action.AUDIT_PURGED, None, detail={"seqs": seqs, "count": len(seqs)})
     return seqs

@@ -38,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def messages_for_display(user: access.User, conversation: Conversation) -> list[Message]:
     # Stored citations are re-authorised every time they are shown.
-    messages = list(conversation.messages.all())
+    messages = list(conversation.messages.select_related("query"))
     for m in messages:
         m.sources = access.visible_sources(user, m.sources)
     return messages

@@ -1,10 +1,13 @@
 """The only module that talks to Qdrant or loads the embedder.
 
 One Qdrant collection holds every chunk. Each point carries `collection_id` (the tenant key every
-search is filtered on), `document_id`, `document_sha256`, `chunk_no`, `page`, `title`, `text`.
-Point ids are deterministic, so a redelivered task overwrites instead of duplicating.
+search is filtered on), `document_id`, `document_sha256`, `chunk_no`, `page`, `title`, `heading`,
+`text`, and two vectors: `dense` (MiniLM, cosine) and `lexical` (BM25 term weights, IDF applied by
+Qdrant). Search fuses both inside Qdrant with the Query API. Point ids are deterministic, so a
+redelivered task overwrites instead of duplicating.
 """
 
+import logging
 import threading
 import uuid
 import warnings
@@ -14,11 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from ingestion import lexical
+
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
     from sentence_transformers import SentenceTransformer
 
+log = logging.getLogger(__name__)
 VECTOR_SIZE = 384
+DENSE, LEXICAL = "dense", "lexical"  # the named vectors of every point
+MODES = ("hybrid", "dense", "sparse")
 POINT_NAMESPACE = uuid.UUID("6f1c0f7e-3f1a-4d5e-9a47-1f0d8d7a2b10")
 # qdrant-client's local mode is not safe for concurrent use from threads; one lock serialises
 # calls, which costs nothing in the services profile where web and worker are separate processes.
@@ -34,6 +42,11 @@ class Chunk:
     chunk_no: int
     page: int
     text: str
+    heading: str = ""  # the section the chunk sits in, when the document has headings
+
+    def indexed_text(self, title: str) -> str:
+        """What both vectors see: title and section heading give a chunk its context."""
+        return "\n".join(part for part in (title, self.heading, self.text) if part)
 
 
 @dataclass(frozen=True)
@@ -102,17 +115,43 @@ def count_tokens(text: str) -> int:
     return len(embedder().tokenizer.tokenize(text))
 
 
+_schema_checked: set[str] = set()
+
+
+def _has_current_schema(name: str) -> bool:
+    info = client().get_collection(name)
+    vectors, sparse = info.config.params.vectors, info.config.params.sparse_vectors or {}
+    return isinstance(vectors, dict) and DENSE in vectors and LEXICAL in sparse
+
+
 def ensure_collection() -> None:
     from qdrant_client import models
 
     name = settings.QDRANT_COLLECTION
     with _lock:
         if client().collection_exists(name):
-            return
+            if name in _schema_checked:
+                return
+            if _has_current_schema(name):
+                _schema_checked.add(name)
+                return
+            # Points of the single-vector schema cannot gain a lexical vector in place.
+            log.error(
+                "Qdrant collection %s has the old single-vector schema: recreating it for "
+                "hybrid search; re-ingest every document to index it again.",
+                name,
+            )
+            client().delete_collection(name)
         client().create_collection(
             name,
-            vectors_config=models.VectorParams(size=VECTOR_SIZE, distance=models.Distance.COSINE),
+            vectors_config={
+                DENSE: models.VectorParams(size=VECTOR_SIZE, distance=models.Distance.COSINE)
+            },
+            sparse_vectors_config={
+                LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)
+            },
         )
+        _schema_checked.add(name)
         with warnings.catch_warnings():
             # Local mode ignores payload indexes (and says so); a Qdrant server needs them.
             warnings.simplefilter("ignore", UserWarning)
@@ -136,6 +175,56 @@ def _document_filter(document_id: int) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Source:
+    """One document's chunks, ready to be indexed."""
+
+    collection_id: int
+    document_id: int
+    sha256: str
+    title: str
+    chunks: list[Chunk]
+
+
+def points(sources: list[Source]) -> list[Any]:
+    """Embed (in one batch) and weigh every chunk of the given documents into Qdrant points."""
+    from qdrant_client import models
+
+    pairs = [(s, c) for s in sources for c in s.chunks]
+    texts = [c.indexed_text(s.title) for s, c in pairs]
+    vectors = embed(texts) if texts else []
+    result = []
+    for (source, c), text, vector in zip(pairs, texts, vectors, strict=True):
+        indices, values = lexical.document_vector(text)
+        result.append(
+            models.PointStruct(
+                id=point_id(source.document_id, source.sha256, c.chunk_no),
+                vector={
+                    DENSE: vector,
+                    LEXICAL: models.SparseVector(indices=indices, values=values),
+                },
+                payload={
+                    "collection_id": str(source.collection_id),
+                    "document_id": source.document_id,
+                    "document_sha256": source.sha256,
+                    "chunk_no": c.chunk_no,
+                    "page": c.page,
+                    "title": source.title,
+                    "heading": c.heading,
+                    "text": c.text,
+                },
+            )
+        )
+    return result
+
+
+def write(new_points: list[Any]) -> None:
+    ensure_collection()
+    with _lock:
+        for start in range(0, len(new_points), 256):
+            client().upsert(settings.QDRANT_COLLECTION, new_points[start : start + 256], wait=True)
+
+
 def replace(
     *, collection_id: int, document_id: int, sha256: str, title: str, chunks: list[Chunk]
 ) -> int:
@@ -143,31 +232,30 @@ def replace(
     from qdrant_client import models
 
     ensure_collection()
-    vectors = embed([f"{title}\n{c.text}" for c in chunks]) if chunks else []
-    points = [
-        models.PointStruct(
-            id=point_id(document_id, sha256, c.chunk_no),
-            vector=vector,
-            payload={
-                "collection_id": str(collection_id),
-                "document_id": document_id,
-                "document_sha256": sha256,
-                "chunk_no": c.chunk_no,
-                "page": c.page,
-                "title": title,
-                "text": c.text,
-            },
-        )
-        for c, vector in zip(chunks, vectors, strict=True)
-    ]
-    keep = [p.id for p in points]
+    new_points = points([Source(collection_id, document_id, sha256, title, chunks)])
+    keep = [p.id for p in new_points]
     with _lock:
-        for start in range(0, len(points), 256):
-            client().upsert(settings.QDRANT_COLLECTION, points[start : start + 256], wait=True)
+        write(new_points)
         stale = _document_filter(document_id)
         stale.must_not = [models.HasIdCondition(has_id=keep)]
         client().delete(settings.QDRANT_COLLECTION, models.FilterSelector(filter=stale), wait=True)
-    return len(points)
+    return len(new_points)
+
+
+def passage(document_id: int, chunk_no: int) -> str | None:
+    """The text of one chunk of a document (the caller has authorised the document)."""
+    from qdrant_client import models
+
+    ensure_collection()
+    where = _document_filter(document_id)
+    where.must.append(  # type: ignore[union-attr]
+        models.FieldCondition(key="chunk_no", match=models.MatchValue(value=chunk_no))
+    )
+    with _lock:
+        found, _ = client().scroll(
+            settings.QDRANT_COLLECTION, scroll_filter=where, limit=1, with_payload=True
+        )
+    return found[0].payload["text"] if found and found[0].payload else None
 
 
 def count(document_id: int) -> int:
@@ -198,14 +286,10 @@ def delete(document_id: int) -> None:
         raise RuntimeError(f"{remaining} points of document {document_id} survived deletion")
 
 
-def search(query: str, collection_ids: list[int], k: int) -> list[Hit]:
-    """Dense search restricted to the given collections. No filter, no search: ever."""
+def _scope(collection_ids: list[int]) -> Any:
     from qdrant_client import models
 
-    if not collection_ids:
-        raise ScopeMissing("search needs at least one collection id")
-    ensure_collection()
-    scope = models.Filter(
+    return models.Filter(
         must=[
             models.FieldCondition(
                 key="collection_id",
@@ -213,26 +297,97 @@ def search(query: str, collection_ids: list[int], k: int) -> list[Hit]:
             )
         ]
     )
-    vector = embed([query])[0]
+
+
+def _query(vector: list[float], query: str, scope: Any, limit: int, mode: str) -> list[Any]:
+    """One Query API call; every branch, prefetches included, carries the scope filter."""
+    from qdrant_client import models
+
+    indices, values = lexical.query_vector(query)
+    if not indices:  # nothing but stop words: no lexical evidence
+        if mode == "sparse":
+            return []
+        mode = "dense"
+    sparse = models.SparseVector(indices=indices, values=values)
+    prefetch: list[Any] | None = None
+    using: str | None = DENSE
+    query_: Any = vector
+    if mode == "sparse":
+        using, query_ = LEXICAL, sparse
+    elif mode == "hybrid":
+        depth = max(limit, settings.RETRIEVAL_CANDIDATES)
+        prefetch = [
+            models.Prefetch(query=vector, using=DENSE, filter=scope, limit=depth),
+            models.Prefetch(query=sparse, using=LEXICAL, filter=scope, limit=depth),
+        ]
+        weights = [settings.RETRIEVAL_DENSE_WEIGHT, settings.RETRIEVAL_SPARSE_WEIGHT]
+        using = None
+        query_ = models.RrfQuery(rrf=models.Rrf(k=settings.RETRIEVAL_RRF_K, weights=weights))
     with _lock:
-        result = client().query_points(
-            settings.QDRANT_COLLECTION, query=vector, query_filter=scope, limit=k, with_payload=True
+        return (
+            client()
+            .query_points(
+                settings.QDRANT_COLLECTION,
+                prefetch=prefetch,
+                query=query_,
+                using=using,
+                query_filter=scope,
+                limit=limit,
+                with_payload=True,
+                with_vectors=[DENSE],
+            )
+            .points
         )
-    return [
-        Hit(
-            point_id=str(p.id),
-            score=float(p.score),
-            collection_id=int(p.payload["collection_id"]),
-            document_id=int(p.payload["document_id"]),
-            document_sha256=p.payload["document_sha256"],
-            chunk_no=int(p.payload["chunk_no"]),
-            page=int(p.payload["page"]),
-            title=p.payload["title"],
-            text=p.payload["text"],
+
+
+def search(
+    query: str,
+    collection_ids: list[int],
+    k: int,
+    *,
+    mode: str = "hybrid",
+    per_document: int | None = None,
+) -> list[Hit]:
+    """Hybrid search restricted to the given collections. No filter, no search: ever.
+
+    Hits come in fused rank order, at most `per_document` from one document (default
+    RETRIEVAL_MAX_PER_DOCUMENT, 0 for no cap); each hit's score is its passage's cosine
+    similarity to the query, comparable across queries (RETRIEVAL_MIN_SCORE is measured on it).
+    """
+    import numpy as np
+
+    if not collection_ids:
+        raise ScopeMissing("search needs at least one collection id")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    ensure_collection()
+    cap = settings.RETRIEVAL_MAX_PER_DOCUMENT if per_document is None else per_document
+    vector = embed([query])[0]
+    # Over-fetch so that capping chunks per document still fills k slots.
+    found = _query(vector, query, _scope(collection_ids), k * 3 if cap else k, mode)
+    hits: list[Hit] = []
+    per_doc: dict[int, int] = {}
+    for p in found:
+        document_id = int(p.payload["document_id"])
+        if cap and per_doc.get(document_id, 0) >= cap:
+            continue
+        per_doc[document_id] = per_doc.get(document_id, 0) + 1
+        hits.append(
+            Hit(
+                point_id=str(p.id),
+                score=round(float(np.dot(vector, p.vector[DENSE])), 4),
+                collection_id=int(p.payload["collection_id"]),
+                document_id=document_id,
+                document_sha256=p.payload["document_sha256"],
+                chunk_no=int(p.payload["chunk_no"]),
+                page=int(p.payload["page"]),
+                title=p.payload["title"],
+                text=p.payload["text"],
+            )
         )
-        for p in result.points
-        if p.payload is not None
-    ]
+        if len(hits) == k:
+            break
+    return hits
 
 
 def close() -> None:

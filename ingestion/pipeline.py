@@ -1,6 +1,7 @@
 """ingest(document): claim → parse → chunk → embed → replace points → ready."""
 
 import logging
+import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,14 +32,33 @@ def splitter() -> "SentenceSplitter":
     )
 
 
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def sections(text: str, heading: str) -> list[tuple[str, str]]:
+    """Split a page at its Markdown headings: (heading in force, text under it) pairs."""
+    result, start = [], 0
+    for match in HEADING.finditer(text):
+        result.append((heading, text[start : match.start()]))
+        heading, start = match.group(1).strip()[:200], match.start()
+    result.append((heading, text[start:]))
+    return [(h, body) for h, body in result if body.strip()]
+
+
 def chunk(pages: list[Page]) -> list[index.Chunk]:
     chunks: list[index.Chunk] = []
+    carried = ""  # a section goes on across a page break
     for page in pages:
-        if not page.text.strip():
-            continue
-        for text in splitter().split_text(page.text):
-            if text.strip():
-                chunks.append(index.Chunk(chunk_no=len(chunks), page=page.number, text=text))
+        for heading, body in sections(page.text, carried):
+            for text in splitter().split_text(body):
+                if text.strip():
+                    chunks.append(
+                        index.Chunk(
+                            chunk_no=len(chunks), page=page.number, text=text, heading=heading
+                        )
+                    )
+        headings = HEADING.findall(page.text)
+        carried = headings[-1].strip()[:200] if headings else carried
     return chunks
 
 

@@ -15,6 +15,11 @@ urlpatterns = [
         name="collection_access",
     ),
     path("documents/<int:document_id>/file/", views.document_file, name="document_file"),
+    path(
+        "documents/<int:document_id>/pages/<int:page>/",
+        views.document_page,
+        name="document_page",
+    ),
     path("documents/<int:document_id>/reingest/", views.document_reingest, name="reingest"),
     path("documents/<int:document_id>/delete/", views.document_delete, name="document_delete"),
 ]

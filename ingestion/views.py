@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit, ratelimit
 from assistant.access import AuthedRequest
-from ingestion import collections, documents
+from ingestion import collections, documents, pages
 from ingestion.models import Collection
 
 
@@ -116,6 +116,18 @@ def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
     )
     if not inline:
         response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def document_page(request: AuthedRequest, document_id: int, page: int) -> HttpResponse:
+    """A page's extracted text with the cited passage (?chunk=N) marked."""
+    document = access.readable_document(request.user, document_id)
+    chunk = request.GET.get("chunk", "")
+    text = pages.page_text(document, page, int(chunk) if chunk.isdigit() else None)
+    response = render(request, "ingestion/document_page.html", {"document": document, "page": text})
     response["Cache-Control"] = "no-store"
     return response
 

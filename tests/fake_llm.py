@@ -13,6 +13,8 @@ class FakeLLM:
         # could be); error: HTTP 500; hang: never answers.
         self.mode = "stream"
         self.tokens = ["Employees get ", "27 days ", "of leave [1]."]
+        # The reply to a non-streamed request (ping, query rewriting); None: HTTP 500 to those.
+        self.completion: str | None = "OK"
         self.requests: list[dict] = []
         fake = self
 
@@ -23,7 +25,7 @@ class FakeLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
-                if fake.mode == "error":
+                if fake.mode == "error" or (fake.completion is None and not body.get("stream")):
                     self.send_response(500)
                     self.end_headers()
                     self.wfile.write(b'{"error": "boom"}')
@@ -36,7 +38,7 @@ class FakeLLM:
                         "id": "x", "object": "chat.completion", "created": 0,
                         "model": body["model"],
                         "choices": [{"index": 0, "finish_reason": "length",
-                                     "message": {"role": "assistant", "content": "OK"}}],
+                                     "message": {"role": "assistant", "content": fake.completion}}],
                     }  # fmt: skip
                     payload = json.dumps(reply).encode()
                     self.send_response(200)

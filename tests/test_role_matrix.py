@@ -74,6 +74,7 @@ def url_for(route: str, world: dict) -> str:
         "ingestion:collection_access": [world["legal"].pk],
         "ingestion:upload": [world["legal"].pk],
         "ingestion:document_file": [world["document"].pk],
+        "ingestion:document_page": [world["document"].pk, 1],
         "ingestion:reingest": [world["document"].pk],
         "ingestion:document_delete": [world["document"].pk],
         "people:person": [world["users"]["employee"].pk],

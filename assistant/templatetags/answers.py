@@ -6,7 +6,19 @@ from assistant.rendering import render_answer
 register = template.Library()
 
 
+def grounding(message) -> dict:  # noqa: ANN001
+    record = getattr(message, "query", None)
+    return (record.grounding if record is not None else None) or {}
+
+
 @register.simple_tag
-def answer_html(message) -> SafeString:
+def answer_html(message) -> SafeString:  # noqa: ANN001
     numbers = {s["n"] for s in message.sources if not s.get("withheld")}
-    return mark_safe(render_answer(message.content, message.pk, numbers))  # noqa: S308 (sanitised)
+    unsupported = grounding(message).get("unsupported", [])
+    html = render_answer(message.content, message.pk, numbers, unsupported)
+    return mark_safe(html)  # noqa: S308 (sanitised)
+
+
+@register.simple_tag
+def cited_numbers(message) -> list[int]:  # noqa: ANN001
+    return grounding(message).get("cited", [])

@@ -1,0 +1,80 @@
+"""Citation links open the document's page as text, with the cited passage marked."""
+
+import pytest
+from django.urls import reverse
+
+from ingestion import index, pipeline
+from tests.assistant.test_chat import ask
+from tests.conftest import login
+from tests.factories import make_document, make_docx, make_pdf
+
+pytestmark = pytest.mark.embedded
+
+PASSAGE = "Refunds take 14 days after the returned item arrives."
+FORMATS = {
+    "policy.pdf": lambda: make_pdf(["Cover page.", PASSAGE]),
+    "policy.docx": lambda: make_docx(["Cover page.", PASSAGE]),
+    "policy.html": lambda: f"<html><body><h1>Policy</h1><p>{PASSAGE}</p></body></html>".encode(),
+    "policy.md": lambda: f"# Policy\n\n{PASSAGE}\n".encode(),
+    "policy.txt": lambda: f"Policy\n\n{PASSAGE}\n".encode(),
+}
+
+
+def page_url(document_id: int, page: int, chunk_no: int | None = None) -> str:
+    url = reverse("ingestion:document_page", args=[document_id, page])
+    return url if chunk_no is None else f"{url}?chunk={chunk_no}"
+
+
+def cited(document, collection_id: int):  # noqa: ANN001, ANN201
+    pipeline.ingest(document.pk)
+    [hit] = index.search("how long do refunds take", [collection_id], 1)
+    return hit
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_the_cited_passage_is_marked_on_its_page(people, name: str) -> None:  # noqa: ANN001
+    document = make_document(people.legal, name, FORMATS[name]())
+    hit = cited(document, people.legal.pk)
+    response = login(people.teammate).get(page_url(document.pk, hit.page, hit.chunk_no))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('<mark id="passage">') == 1
+    marked = page.split('<mark id="passage">')[1].split("</mark>")[0]
+    assert PASSAGE in marked
+    assert response["Cache-Control"] == "no-store"
+    if name.endswith(".pdf"):
+        assert hit.page == 2 and "Cover page" not in marked
+        assert f"{reverse('ingestion:document_file', args=[document.pk])}#page=2" in page
+
+
+def test_outsiders_get_404_for_existing_and_missing_documents(people) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "policy.txt", PASSAGE.encode())
+    outsider = login(people.outsider)
+    assert outsider.get(page_url(document.pk, 1, 0)).status_code == 404
+    assert outsider.get(page_url(document.pk + 999, 1)).status_code == 404
+    assert login(people.owner).get(page_url(document.pk, 1)).status_code == 200
+    assert login(people.teammate).get(page_url(document.pk, 2)).status_code == 404  # no page 2
+
+
+def test_a_chunk_number_cannot_pull_in_text_of_another_document(people) -> None:  # noqa: ANN001
+    mine = make_document(people.legal, "mine.txt", b"Lunch is at noon.")
+    secret = make_document(people.sales, "secret.txt", b"SECRET-CANARY pricing tiers.")
+    pipeline.ingest(mine.pk)
+    pipeline.ingest(secret.pk)
+    page = login(people.teammate).get(page_url(mine.pk, 1, 0)).content.decode()
+    assert '<mark id="passage">Lunch is at noon.</mark>' in page
+    page = login(people.teammate).get(page_url(mine.pk, 1, 7)).content.decode()
+    assert "<mark" not in page and "SECRET-CANARY" not in page
+
+
+def test_page_text_is_escaped(people) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "x.txt", b"<script>alert(1)</script> words")
+    page = login(people.teammate).get(page_url(document.pk, 1)).content.decode()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
+
+
+def test_chat_sources_link_to_the_marked_passage(people, fake_llm) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "refunds.pdf", make_pdf(["Cover page.", PASSAGE]))
+    hit = cited(document, people.legal.pk)
+    html = ask(people.teammate)[-1][1]["html"]
+    assert f'href="{page_url(document.pk, 2, hit.chunk_no)}#passage"' in html

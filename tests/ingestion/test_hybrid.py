@@ -1,0 +1,138 @@
+"""Hybrid retrieval: BM25 sparse vectors next to the dense ones, fused inside Qdrant."""
+
+import logging
+
+import pytest
+from django.conf import settings
+
+from ingestion import index, lexical, pipeline
+from ingestion.index import Chunk
+from ingestion.parsing import Page
+from tests.factories import make_collection, make_document
+
+
+def put(document_id: int, collection_id: int, texts: list[str], title: str = "T") -> None:
+    chunks = [Chunk(chunk_no=n, page=1, text=t) for n, t in enumerate(texts)]
+    index.replace(
+        collection_id=collection_id,
+        document_id=document_id,
+        sha256="a" * 64,
+        title=title,
+        chunks=chunks,
+    )
+
+
+def test_terms_are_lower_cased_stemmed_and_free_of_stop_words() -> None:
+    assert lexical.terms("The Runners were RUNNING to the studies of QX-7731") == [
+        "runner",
+        "run",
+        "studi",
+        "qx",
+        "7731",
+    ]
+
+
+def test_term_ids_are_stable_across_processes() -> None:
+    # A salted hash would change on every start and silently break every stored vector.
+    assert lexical.term_id("run") == 1518968264
+
+
+def test_term_weights_saturate_and_are_normalised_by_length() -> None:
+    [once], [w1] = lexical.document_vector("pump")
+    [thrice], [w3] = lexical.document_vector("pump pump pump")
+    assert once == thrice and w1 < w3 < 3 * w1
+    ids, weights = lexical.document_vector("pump " + "valve " * 300)
+    assert weights[ids.index(once)] < w1  # the same word counts for less in a long chunk
+
+
+def test_a_query_of_stop_words_has_no_lexical_terms() -> None:
+    assert lexical.query_vector("what is the") == ([], [])
+
+
+@pytest.mark.parametrize("mode", index.MODES)
+def test_every_mode_stays_inside_the_given_collections(mode: str) -> None:
+    # The out-of-scope chunk is the best match by far, lexically and densely.
+    put(1, collection_id=20, texts=["Error QX-7731 means the coolant pump valve is stuck."])
+    put(2, collection_id=10, texts=["The cafeteria serves pasta on Fridays."])
+    hits = index.search("error QX-7731 coolant pump valve", [10], 5, mode=mode)
+    assert {h.collection_id for h in hits} <= {10}
+    assert all(h.document_id != 1 for h in hits)
+
+
+def test_sparse_search_finds_exact_identifiers() -> None:
+    put(1, collection_id=10, texts=["Error QX-7731 means the coolant pump valve is stuck."])
+    put(2, collection_id=10, texts=["Error QX-7735 means the fan is blocked."])
+    put(3, collection_id=10, texts=["Pumps and valves need yearly maintenance."])
+    [first, *_] = index.search("QX-7731", [10], 3, mode="sparse")
+    assert first.document_id == 1
+    assert index.search("QX-7731", [10], 3, mode="hybrid")[0].document_id == 1
+
+
+def test_a_search_without_lexical_terms_falls_back_to_dense() -> None:
+    put(1, collection_id=10, texts=["Anything at all."])
+    assert index.search("what is the", [10], 3, mode="sparse") == []
+    assert [h.document_id for h in index.search("what is the", [10], 3)] == [1]
+
+
+def test_scores_are_cosine_similarities_in_fused_order() -> None:
+    put(1, collection_id=10, texts=["Refunds take 14 days after the return arrives."])
+    put(2, collection_id=10, texts=["The cafeteria serves pasta on Fridays."])
+    hits = index.search("How long do refunds take?", [10], 2, mode="dense")
+    assert hits[0].document_id == 1
+    assert 0.4 < hits[0].score <= 1.0 and hits[1].score < 0.3
+
+
+def test_one_document_cannot_fill_every_slot() -> None:
+    put(
+        1,
+        collection_id=10,
+        texts=[f"Refunds policy, part {n}: refunds take 14 days." for n in range(6)],
+    )
+    put(2, collection_id=10, texts=["Refund requests go to the billing team."])
+    hits = index.search("how long do refunds take", [10], 4)
+    assert [h.document_id for h in hits].count(1) == settings.RETRIEVAL_MAX_PER_DOCUMENT == 2
+    assert 2 in {h.document_id for h in hits}
+    uncapped = index.search("how long do refunds take", [10], 4, per_document=0)
+    assert [h.document_id for h in uncapped].count(1) >= 3
+
+
+def test_an_old_single_vector_collection_is_recreated(caplog: pytest.LogCaptureFixture) -> None:
+    from qdrant_client import models
+
+    index.client().create_collection(
+        settings.QDRANT_COLLECTION,
+        vectors_config=models.VectorParams(size=index.VECTOR_SIZE, distance=models.Distance.COSINE),
+    )
+    index._schema_checked.clear()  # as in a process started after the upgrade
+    with caplog.at_level(logging.ERROR, logger="ingestion.index"):
+        put(1, collection_id=10, texts=["Refunds take 14 days."])
+    assert "old single-vector schema" in caplog.text
+    params = index.client().get_collection(settings.QDRANT_COLLECTION).config.params
+    assert set(params.vectors) == {index.DENSE}  # type: ignore[arg-type]
+    assert params.sparse_vectors[index.LEXICAL].modifier == models.Modifier.IDF  # type: ignore[index]
+    assert [h.document_id for h in index.search("refunds", [10], 3)] == [1]
+
+
+def test_chunks_carry_the_section_heading_they_sit_in() -> None:
+    pages = [
+        Page(1, "Intro text.\n\n## Parental leave\nSixteen weeks, fully paid."),
+        Page(2, "It may be split in two blocks.\n# Expenses\nReceipts within 30 days."),
+    ]
+    chunks = pipeline.chunk(pages)
+    assert [(c.page, c.heading) for c in chunks] == [
+        (1, ""),
+        (1, "Parental leave"),
+        (2, "Parental leave"),
+        (2, "Expenses"),
+    ]
+
+
+def test_the_heading_is_indexed_with_the_chunk(db) -> None:  # noqa: ANN001
+    collection = make_collection("Handbook")
+    text = (
+        b"# Parental leave\n\nSixteen weeks, fully paid.\n\n# Expenses\n\nReceipts within 30 days."
+    )
+    document = make_document(collection, "handbook.md", text)
+    pipeline.ingest(document.pk)
+    [hit] = index.search("parental", [collection.pk], 1, mode="sparse")
+    assert "Sixteen weeks" in hit.text and "Receipts" not in hit.text
