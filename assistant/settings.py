@@ -249,6 +249,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # --- uploads ---------------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 100)
+# A ZIP upload: at most this many members, unpacking to at most this much, checked up front.
+MAX_FILES_PER_ARCHIVE = env_int("MAX_FILES_PER_ARCHIVE", 1000)
+MAX_UNPACKED_BYTES = env_int("MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_UPLOAD
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # bigger files spool to disk, never held whole
 PARSE_TIMEOUT_SECONDS = env_int("PARSE_TIMEOUT_SECONDS", 120)

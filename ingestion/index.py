@@ -1,7 +1,8 @@
 """The only module that talks to Qdrant or loads the embedder.
 
 One Qdrant collection holds every chunk. Each point carries `collection_id` (the tenant key every
-search is filtered on), `document_id`, `document_sha256`, `chunk_no`, `page`, `title`, `text`.
+search is filtered on), `document_id`, `document_sha256`, `chunk_no`, `page`, `section` (the
+heading, slide or sheet title), `title`, `text`.
 Point ids are deterministic, so a redelivered task overwrites instead of duplicating.
 """
 
@@ -34,6 +35,7 @@ class Chunk:
     chunk_no: int
     page: int
     text: str
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def replace(
                 "document_sha256": sha256,
                 "chunk_no": c.chunk_no,
                 "page": c.page,
+                "section": c.section,
                 "title": title,
                 "text": c.text,
             },
