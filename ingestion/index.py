@@ -248,3 +248,25 @@ def close() -> None:
 def ping() -> None:
     with _lock:
         client().get_collections()
+
+
+def point_counts() -> dict[int, int]:
+    """Points per document id across the whole index (for reconciliation, not for requests)."""
+    ensure_collection()
+    counts: dict[int, int] = {}
+    offset = None
+    with _lock:
+        while True:
+            points, offset = client().scroll(
+                settings.QDRANT_COLLECTION,
+                limit=1024,
+                offset=offset,
+                with_payload=["document_id"],
+                with_vectors=False,
+            )
+            for p in points:
+                if p.payload is not None:
+                    key = int(p.payload["document_id"])
+                    counts[key] = counts.get(key, 0) + 1
+            if offset is None:
+                return counts
