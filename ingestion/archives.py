@@ -4,6 +4,7 @@ central directory is checked for bombs and hostile names before anything is deco
 import tempfile
 import uuid
 import zipfile
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -24,7 +25,7 @@ def failed(
         collection=collection,
         title=name[:300],
         original_name=documents.clean_name(name),
-        extension=".zip",
+        extension=Path(name).suffix.lower()[:16],
         size=0,
         sha256="",
         status=Document.Status.FAILED,

@@ -103,8 +103,8 @@ def add(
     sha256 = sha256_of(content)
     reason = refusal(collection, name, path, size, sha256)
     previous = (
-        collection.documents.filter(original_name=name, path=path, replaces__isnull=True)
-        .exclude(status__in=[Status.SKIPPED])
+        collection.documents.filter(original_name=name, path=path)
+        .exclude(status=Status.SKIPPED)
         .exclude(sha256=sha256)
         .order_by("-id")
         .first()

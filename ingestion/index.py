@@ -82,14 +82,22 @@ def model_path() -> str:
 
 @_once
 def embedder() -> "SentenceTransformer":
+    import torch
     from sentence_transformers import SentenceTransformer
 
+    # bf16 runs ~1.7x faster than fp32 on CPUs with AVX512-BF16 (bench/ingest.py measures it
+    # and the retrieval quality); vectors are returned as float32 either way.
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[settings.EMBEDDING_DTYPE]
     return SentenceTransformer(
-        model_path(), device=settings.EMBEDDING_DEVICE, local_files_only=True
+        model_path(),
+        device=settings.EMBEDDING_DEVICE,
+        local_files_only=True,
+        model_kwargs={"torch_dtype": dtype},
     )
 
 
 def embed(texts: list[str]) -> list[list[float]]:
+    # encode() sorts the texts by length before batching, so little padding is embedded.
     vectors = embedder().encode(
         texts,
         batch_size=settings.EMBEDDING_BATCH_SIZE,

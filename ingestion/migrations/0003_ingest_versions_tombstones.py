@@ -5,6 +5,12 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def requeue_processing(apps, schema_editor):
+    # "processing" split into "parsing" and "embedding": a row caught mid-task is queued again.
+    Document = apps.get_model("ingestion", "Document")
+    Document.objects.filter(status="processing").update(status="queued")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -47,4 +53,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['collection', 'sha256'], name='ingestion_t_collect_3ad95f_idx')],
             },
         ),
+        migrations.RunPython(requeue_processing, migrations.RunPython.noop),
     ]

@@ -118,7 +118,8 @@ def parse_xlsx(path: Path) -> list["Page"]:
 
     open_checked(path).close()
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        # A file object: openpyxl refuses paths without an .xlsx suffix (ours are generated).
+        workbook = openpyxl.load_workbook(path.open("rb"), read_only=True, data_only=True)
     except Exception:
         raise ParseError("The file is not a valid XLSX workbook.") from None
     pages, cells = [], 0

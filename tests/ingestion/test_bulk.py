@@ -256,3 +256,13 @@ def test_uploads_are_audited(people) -> None:  # noqa: ANN001
     post(login(people.owner), people.legal, [SimpleUploadedFile("a.txt", b"Audited rule.")])
     event = AuditEvent.objects.get(action="upload")
     assert event.actor == people.owner and event.detail["status"] == "queued"
+
+
+def test_a_third_version_replaces_the_second(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    for text in (b"Version one.", b"Version two.", b"Version three."):
+        post(client, people.legal, [SimpleUploadedFile("v.txt", text)])
+        ingest_all()
+    [document] = Document.objects.all()
+    assert [h.text for h in index.search("version", [people.legal.pk], 5)] == ["Version three."]
+    assert document.status == Status.READY
