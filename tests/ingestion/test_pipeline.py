@@ -19,7 +19,7 @@ def test_a_finished_document_is_not_processed_again(db) -> None:  # noqa: ANN001
 def test_a_redelivered_document_resumes_and_ends_with_exact_points(db) -> None:  # noqa: ANN001
     document = make_document(make_collection("C"), "a.txt", b"Text. " * 400)
     # As if a worker died mid-task: claimed, half the points written, never finished.
-    Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, attempts=1)
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.PARSING, attempts=1)
     pipeline.ingest(document.pk)
     document.refresh_from_db()
     assert document.status == Document.Status.READY
@@ -30,7 +30,7 @@ def test_a_redelivered_document_resumes_and_ends_with_exact_points(db) -> None: 
 @override_settings(INGEST_MAX_ATTEMPTS=3)
 def test_a_document_that_keeps_killing_workers_ends_failed(db) -> None:  # noqa: ANN001
     document = make_document(make_collection("C"), "a.txt", b"poison")
-    Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, attempts=3)
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.PARSING, attempts=3)
     pipeline.ingest(document.pk)
     document.refresh_from_db()
     assert document.status == Document.Status.FAILED

@@ -9,7 +9,7 @@ from django.urls import reverse
 from ingestion import index
 from ingestion.models import Document
 from tests.conftest import login, wait_for_documents
-from tests.factories import make_docx, make_pdf
+from tests.factories import make_docx, make_pdf, make_pptx, make_xlsx
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -21,6 +21,8 @@ def files() -> list[SimpleUploadedFile]:
         SimpleUploadedFile("page.html", b"<h1>Parking</h1><p>Level -2 is for visitors.</p>"),
         SimpleUploadedFile("notes.md", b"# Notes\n\nThe wifi password rotates monthly."),
         SimpleUploadedFile("plain.txt", "Café opens at 7:30.".encode("cp1252")),
+        SimpleUploadedFile("prices.xlsx", make_xlsx({"Prices": [["Item", "Price"], ["Tea", 3]]})),
+        SimpleUploadedFile("deck.pptx", make_pptx([("Budget", "Travel is capped.", "Notes.")])),
         SimpleUploadedFile("broken.pdf", b"%PDF-1.4 this is not really a pdf"),
     ]
 
@@ -32,7 +34,7 @@ def test_uploaded_files_are_ingested_by_the_worker(people, celery_worker) -> Non
     assert response.status_code == 302
     assert time.monotonic() - started < 5  # the request only stores and enqueues
     documents = list(Document.objects.filter(collection=people.legal).order_by("id"))
-    assert len(documents) == 6
+    assert len(documents) == 8
     wait_for_documents(*documents)
 
     by_name = {d.original_name: d for d in documents}

@@ -1,0 +1,28 @@
+"""An upload handler that drops a file the moment it passes the size limit, so an oversized
+upload is never buffered whole, in memory or on disk."""
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.http import HttpRequest
+
+
+class SizeLimit(FileUploadHandler):
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.limit = settings.MAX_UPLOAD_BYTES
+        self.received = 0
+        self.too_large: list[str] = []
+
+    def new_file(self, *args: object, **kwargs: object) -> None:
+        super().new_file(*args, **kwargs)  # type: ignore[arg-type]
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.too_large.append(self.file_name or "")
+            raise SkipFile  # the later handlers never see the rest of this file
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler (memory or temporary file) builds the file

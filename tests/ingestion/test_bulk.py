@@ -1,0 +1,268 @@
+"""Bulk upload through HTTP: ZIPs, folders, duplicates, versions, tombstones, progress."""
+
+import io
+import zipfile
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from assistant.models import AuditEvent
+from ingestion import index, pipeline
+from ingestion.models import Document, Tombstone
+from ingestion.uploads import SizeLimit
+from tests.conftest import login, shared_fixture
+from tests.factories import make_pdf, make_zip
+
+Status = Document.Status
+
+
+def post(client, collection, files, **extra):  # noqa: ANN001, ANN201
+    url = reverse("ingestion:upload", args=[collection.pk])
+    return client.post(url, {"files": files, **extra}, follow=True)
+
+
+def ingest_all() -> None:
+    for pk in Document.objects.filter(status=Status.QUEUED).values_list("pk", flat=True):
+        pipeline.ingest(pk)
+
+
+def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:  # noqa: ANN001
+    archive = make_zip(
+        {
+            "policies/hr/leave.txt": b"Leave is 25 days a year.",
+            "policies/it.md": b"# IT\n\nPasswords rotate yearly.",
+            "__MACOSX/._leave.txt": b"junk",
+            "../../evil.txt": b"escape",
+            "/etc/abs.txt": b"absolute",
+        }
+    )
+    post(login(people.owner), people.legal, [SimpleUploadedFile("bundle.zip", archive)])
+    rows = {(d.path, d.original_name): d for d in Document.objects.all()}
+    leave = rows[("bundle.zip/policies/hr", "leave.txt")]
+    assert rows[("bundle.zip/policies", "it.md")].status == Status.QUEUED
+    unsafe = [d for d in rows.values() if "unsafe path" in d.error]
+    assert len(unsafe) == 2 and all(not d.file for d in unsafe)
+    assert len(rows) == 4  # the resource fork is dropped silently
+    pipeline.ingest(leave.pk)
+    leave.refresh_from_db()
+    assert leave.status == Status.READY and index.count(leave.pk) == leave.chunks
+
+
+def test_a_zip_bomb_is_refused_from_its_directory(people, settings) -> None:  # noqa: ANN001
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.txt", b"0" * 30_000_000)
+    post(login(people.owner), people.legal, [SimpleUploadedFile("b.zip", buffer.getvalue())])
+    [document] = Document.objects.all()
+    assert document.status == Status.FAILED and "ZIP bomb" in document.error
+
+
+def test_a_zip_with_too_many_members_is_refused(people, settings) -> None:  # noqa: ANN001
+    settings.MAX_FILES_PER_ARCHIVE = 3
+    archive = make_zip({f"{n}.txt": b"x" for n in range(4)})
+    post(login(people.owner), people.legal, [SimpleUploadedFile("many.zip", archive)])
+    [document] = Document.objects.all()
+    assert "more than 3" in document.error
+
+
+def test_a_folder_upload_keeps_relative_paths(people) -> None:  # noqa: ANN001
+    files = [SimpleUploadedFile("a.txt", b"Alpha."), SimpleUploadedFile("b.txt", b"Beta.")]
+    post(login(people.owner), people.legal, files, paths=["Docs/2024/a.txt", "../../b.txt"])
+    paths = dict(Document.objects.values_list("original_name", "path"))
+    assert paths == {"a.txt": "Docs/2024", "b.txt": ""}
+
+
+def test_identical_content_is_skipped_as_duplicate(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    post(client, people.legal, [SimpleUploadedFile("a.txt", b"Same words.")])
+    post(client, people.legal, [SimpleUploadedFile("copy.txt", b"Same words.")])
+    copy = Document.objects.get(original_name="copy.txt")
+    assert copy.status == Status.SKIPPED and "duplicate of a.txt" in copy.error
+    page = client.get(reverse("ingestion:collection", args=[people.legal.pk])).content.decode()
+    assert "Skipped as a duplicate of a.txt" in page
+
+
+def test_a_changed_file_replaces_the_old_version_once_ready(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    post(client, people.legal, [SimpleUploadedFile("faq.txt", b"Lunch is at noon.")])
+    ingest_all()
+    old = Document.objects.get()
+    post(client, people.legal, [SimpleUploadedFile("faq.txt", b"Lunch is at one o'clock.")])
+    new = Document.objects.exclude(pk=old.pk).get()
+    assert new.replaces_id == old.pk
+    # Until the new version is written, the old one still answers.
+    assert index.count(old.pk) == old.chunks > 0
+    pipeline.ingest(new.pk)
+    assert not Document.objects.filter(pk=old.pk).exists()
+    assert index.count(old.pk) == 0 and index.count(new.pk) > 0
+    assert AuditEvent.objects.filter(action="delete", detail__superseded_by=new.pk).exists()
+
+
+def test_a_failed_new_version_leaves_the_old_one_in_place(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    post(client, people.legal, [SimpleUploadedFile("r.pdf", make_pdf(["Refunds: 14 days."]))])
+    ingest_all()
+    old = Document.objects.get()
+    post(client, people.legal, [SimpleUploadedFile("r.pdf", b"%PDF-1.4 broken")])
+    ingest_all()
+    assert Document.objects.get(pk=old.pk).status == Status.READY
+    assert index.count(old.pk) == old.chunks
+
+
+def test_deleting_leaves_a_tombstone_that_refuses_the_same_content(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    post(client, people.legal, [SimpleUploadedFile("gone.txt", b"Obsolete rule.")])
+    ingest_all()
+    document = Document.objects.get()
+    client.post(reverse("ingestion:document_delete", args=[document.pk]))
+    assert index.count(document.pk) == 0 and not document.file.storage.exists(document.file.name)
+    assert Tombstone.objects.filter(sha256=document.sha256, name="gone.txt").exists()
+    post(client, people.legal, [SimpleUploadedFile("again.txt", b"Obsolete rule.")])
+    again = Document.objects.get()
+    assert again.status == Status.SKIPPED and "was deleted" in again.error
+    assert index.count(again.pk) == 0
+
+
+def test_deleting_a_whole_collection_removes_every_point_and_file(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    post(client, people.legal, [SimpleUploadedFile(f"{n}.txt", b"Rule %d." % n) for n in range(3)])
+    ingest_all()
+    documents = list(Document.objects.all())
+    assert all(index.count(d.pk) > 0 for d in documents)
+    client.post(reverse("ingestion:collection_clear", args=[people.legal.pk]))
+    assert not Document.objects.exists()
+    assert all(index.count(d.pk) == 0 for d in documents)
+    assert not any(d.file.storage.exists(d.file.name) for d in documents)
+    assert AuditEvent.objects.filter(action="delete").count() == 3
+
+
+def test_outsiders_and_readers_cannot_clear_or_reingest(people) -> None:  # noqa: ANN001
+    for user in (people.teammate, people.outsider):
+        client = login(user)
+        for name in ("ingestion:collection_clear", "ingestion:collection_reingest"):
+            response = client.post(reverse(name, args=[people.legal.pk]))
+            assert response.status_code in (403, 404)
+
+
+def test_reingesting_a_collection_queues_every_document(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    post(client, people.legal, [SimpleUploadedFile("a.txt", b"A rule.")])
+    ingest_all()
+    client.post(reverse("ingestion:collection_reingest", args=[people.legal.pk]))
+    assert Document.objects.get().status == Status.QUEUED
+
+
+def test_the_progress_bar_counts_the_last_batch(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    files = [
+        SimpleUploadedFile("a.txt", b"Alpha rule."),
+        SimpleUploadedFile("b.txt", b"Beta rule."),
+        SimpleUploadedFile("c.exe", b"MZ"),
+    ]
+    post(client, people.legal, files)
+    url = reverse("ingestion:collection", args=[people.legal.pk])
+    partial = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert '<progress max="3" value="1">' in partial and "hx-trigger" in partial
+    ingest_all()
+    partial = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert '<progress max="3" value="3">' in partial and "1 failed" in partial
+    assert "hx-trigger" not in partial
+
+
+def test_mail_attachments_become_documents_of_their_own(people) -> None:  # noqa: ANN001
+    mail = shared_fixture("email/fake-email-attachment.eml").read_bytes()
+    post(login(people.owner), people.legal, [SimpleUploadedFile("m.eml", mail)])
+    ingest_all()
+    ingest_all()  # the attachment was queued by the first pass
+    attachment = Document.objects.get(original_name="fake-attachment.txt")
+    assert attachment.path == "m.eml" and attachment.status == Status.READY
+    assert Document.objects.get(original_name="m.eml").status == Status.READY
+    # A redelivered parse of the mail adds no second copy.
+    mail_doc = Document.objects.get(original_name="m.eml")
+    Document.objects.filter(pk=mail_doc.pk).update(status=Status.QUEUED)
+    pipeline.ingest(mail_doc.pk)
+    assert Document.objects.filter(original_name="fake-attachment.txt").count() == 1
+
+
+def test_an_encrypted_pdf_ends_encrypted_without_secrets_in_logs(people, caplog) -> None:  # noqa: ANN001
+    pdf = make_pdf(["The launch date is secret."], password="hunter2")
+    post(login(people.owner), people.legal, [SimpleUploadedFile("locked.pdf", pdf)])
+    ingest_all()
+    document = Document.objects.get()
+    assert document.status == Status.ENCRYPTED and "password-protected" in document.error
+    assert "hunter2" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_type_mismatch_is_a_clear_error(people) -> None:  # noqa: ANN001
+    files = [
+        SimpleUploadedFile("page.pdf", b"<html><body>Hello</body></html>"),
+        SimpleUploadedFile("blob.docx", bytes(range(256)) * 40),
+        SimpleUploadedFile("empty.txt", b""),
+    ]
+    post(login(people.owner), people.legal, files)
+    ingest_all()
+    errors = dict(Document.objects.values_list("original_name", "error"))
+    assert "named .pdf but its content is text" in errors["page.pdf"]
+    assert "named .docx" in errors["blob.docx"]
+    assert errors["empty.txt"] == "The file is empty."
+
+
+def test_hostile_names_are_stored_as_plain_labels(people) -> None:  # noqa: ANN001
+    names = ["../../x.txt", "a\r\nSet-Cookie: y.txt", "é" * 300 + ".txt"]
+    post(login(people.owner), people.legal, [SimpleUploadedFile(n, n.encode()) for n in names])
+    for document in Document.objects.all():
+        assert "\r" not in document.original_name and "/" not in document.original_name
+        assert len(document.original_name) <= 200
+        assert ".." not in document.file.name and "Cookie" not in document.file.name
+    long_name = Document.objects.get(original_name__startswith="éé")
+    assert long_name.extension == ".txt" and long_name.file.name.startswith("documents/")
+
+
+def test_an_oversized_file_is_dropped_while_streaming(people, settings) -> None:  # noqa: ANN001
+    settings.MAX_UPLOAD_BYTES = 100_000
+    files = [
+        SimpleUploadedFile("big.txt", b"x" * 1_000_000),
+        SimpleUploadedFile("small.txt", b"Small rule."),
+    ]
+    page = post(login(people.owner), people.legal, files).content.decode()
+    assert "big.txt is larger than" in page
+    assert list(Document.objects.values_list("original_name", flat=True)) == ["small.txt"]
+
+
+def test_the_size_limit_stops_reading_at_the_first_chunk_past_it(settings) -> None:
+    import pytest
+    from django.core.files.uploadhandler import SkipFile
+
+    settings.MAX_UPLOAD_BYTES = 100
+    handler = SizeLimit()
+    handler.new_file("files", "big.txt", "text/plain", None)
+    assert handler.receive_data_chunk(b"x" * 64, 0) == b"x" * 64
+    with pytest.raises(SkipFile):
+        handler.receive_data_chunk(b"x" * 64, 64)
+    assert handler.too_large == ["big.txt"]
+
+
+def test_more_files_than_django_accepts_is_explained(people, settings) -> None:  # noqa: ANN001
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    settings.MAX_FILES_PER_UPLOAD = 2
+    files = [SimpleUploadedFile(f"{n}.txt", b"x") for n in range(3)]
+    response = post(login(people.owner), people.legal, files)
+    assert response.status_code == 200
+    assert "At most 2 files per upload." in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_uploads_are_audited(people) -> None:  # noqa: ANN001
+    post(login(people.owner), people.legal, [SimpleUploadedFile("a.txt", b"Audited rule.")])
+    event = AuditEvent.objects.get(action="upload")
+    assert event.actor == people.owner and event.detail["status"] == "queued"
+
+
+def test_a_third_version_replaces_the_second(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    for text in (b"Version one.", b"Version two.", b"Version three."):
+        post(client, people.legal, [SimpleUploadedFile("v.txt", text)])
+        ingest_all()
+    [document] = Document.objects.all()
+    assert [h.text for h in index.search("version", [people.legal.pk], 5)] == ["Version three."]
+    assert document.status == Status.READY

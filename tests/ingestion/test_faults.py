@@ -1,0 +1,203 @@
+"""Faults: a worker killed mid-embedding, a poison document, the broker down, a broken index."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from ingestion import documents, index, pipeline
+from ingestion.models import Document
+from tests.conftest import login, wait_for_documents
+from tests.factories import make_document, make_stream_pdf
+
+Status = Document.Status
+ROOT = Path(__file__).resolve().parents[2]
+services = pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith("redis") or connection.vendor != "postgresql",
+    reason="needs the services profile: PostgreSQL and Redis shared with a separate worker",
+)
+
+
+@contextmanager
+def own_queue(name: str) -> Iterator[None]:
+    """Tasks go to a queue of this test's own, so the in-process test worker cannot take them."""
+    from assistant.celery import app
+
+    app.conf.task_default_queue = name
+    app.amqp.__dict__.pop("queues", None)
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = "celery"
+        app.amqp.__dict__.pop("queues", None)
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.delete(name)
+
+
+def test_reconcile_repairs_a_broken_index(people) -> None:  # noqa: ANN001
+    kept = make_document(people.legal, "kept.txt", b"Kept rule. " * 200)
+    emptied = make_document(people.legal, "emptied.txt", b"Emptied rule. " * 200)
+    failed = make_document(people.legal, "failed.txt", b"Failed rule.")
+    for document in (kept, emptied, failed):
+        pipeline.ingest(document.pk)
+    # Break it: one document loses its points, a deleted one leaves some, a failed one has some.
+    index.delete(emptied.pk)
+    index.replace(collection_id=people.legal.pk, document_id=987654, sha256="0" * 64,
+                  title="ghost", chunks=[index.Chunk(0, 1, "ghost text")])  # fmt: skip
+    Document.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    out = StringIO()
+    call_command("reconcile_index", stdout=out)
+    assert "orphaned documents repaired: 1" in out.getvalue()
+    assert "re-queued: 1" in out.getvalue()
+    assert index.count(987654) == 0 and index.count(failed.pk) == 0
+    assert Document.objects.get(pk=emptied.pk).status == Status.QUEUED
+    pipeline.ingest(emptied.pk)
+    emptied.refresh_from_db()
+    assert index.count(emptied.pk) == emptied.chunks > 0
+    assert index.count(kept.pk) == Document.objects.get(pk=kept.pk).chunks
+    out = StringIO()
+    call_command("reconcile_index", "--dry-run", stdout=out)
+    assert "The index matches the database." in out.getvalue()
+
+
+@services
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_survives_the_broker_being_down(people, caplog) -> None:  # noqa: ANN001
+    from assistant.celery import app
+
+    app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    app._pool, app.amqp._producer_pool = None, None
+    try:
+        started = time.monotonic()
+        response = login(people.owner).post(
+            reverse("ingestion:upload", args=[people.legal.pk]),
+            {"files": [SimpleUploadedFile("a.txt", b"Queued while the broker was down.")]},
+        )
+        assert response.status_code == 302 and time.monotonic() - started < 15
+    finally:
+        app.conf.broker_write_url = None
+        app._pool, app.amqp._producer_pool = None, None
+    document = Document.objects.get()
+    assert document.status == Status.QUEUED
+    assert "stays queued" in caplog.text
+    with own_queue("broker-test"), app.connection_for_read() as conn:
+        assert documents.requeue_stuck() == 1  # what a worker does when it starts
+        assert conn.default_channel.client.llen("broker-test") == 1
+
+
+@pytest.mark.embedded
+@pytest.mark.django_db(transaction=True)
+def test_a_poison_document_fails_and_the_queue_keeps_draining(people, celery_worker) -> None:  # noqa: ANN001
+    import zlib
+
+    poison = make_stream_pdf(zlib.compress(b"0" * 400_000_000, 9))
+    client = login(people.owner)
+    client.post(
+        reverse("ingestion:upload", args=[people.legal.pk]),
+        {
+            "files": [
+                SimpleUploadedFile("poison.pdf", poison),
+                SimpleUploadedFile("fine.txt", b"Fine rule one."),
+                SimpleUploadedFile("also.txt", b"Fine rule two."),
+            ]
+        },
+    )
+    rows = list(Document.objects.all())
+    wait_for_documents(*rows)
+    status = {d.original_name: (d.status, d.attempts) for d in rows}
+    assert status["poison.pdf"][0] == Status.FAILED and status["poison.pdf"][1] <= 3
+    assert status["fine.txt"][0] == status["also.txt"][0] == Status.READY
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "assistant.celery", "worker", "--pool=solo",
+         "--concurrency=1", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_status(document: Document, statuses: set[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        document.refresh_from_db()
+        if document.status in statuses:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{document} still {document.status} after {timeout} s")
+
+
+def stop(worker: subprocess.Popen, sig: int) -> None:
+    os.killpg(worker.pid, sig)
+    worker.wait(timeout=60)
+
+
+@services
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_path) -> None:  # noqa: ANN001
+    from assistant.celery import app
+
+    app.control.purge()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # The worker alone opens this folder: local mode admits one process.
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "EMBEDDED_WORKER": "false",
+        "CELERY_WORKER_CONCURRENCY": "1",
+        "CELERY_TASK_DEFAULT_QUEUE": "kill-test",
+    }
+    with own_queue("kill-test"):
+        kill_and_redeliver(people, env, tmp_path)
+
+
+def kill_and_redeliver(people, env: dict[str, str], tmp_path: Path) -> None:  # noqa: ANN001
+    text = " ".join(f"Clause {n} sets the rule for case {n * 7}." for n in range(4000))
+    login(people.owner).post(
+        reverse("ingestion:upload", args=[people.legal.pk]),
+        {"files": [SimpleUploadedFile("long.txt", text.encode())]},
+    )
+    document = Document.objects.get()
+    log = tmp_path / "worker.log"
+    first = start_worker(env, log)
+    try:
+        wait_status(document, {Status.EMBEDDING}, timeout=120)
+        time.sleep(1.5)  # well inside the embedding of a few hundred chunks
+    finally:
+        stop(first, signal.SIGKILL)
+    document.refresh_from_db()
+    assert document.status == Status.EMBEDDING  # killed mid-task: nothing finished it
+    second = start_worker(env, log)
+    try:
+        wait_status(document, {Status.READY, Status.FAILED}, timeout=300)
+    finally:
+        stop(second, signal.SIGTERM)
+    assert document.status == Status.READY, (document.error, log.read_text()[-3000:])
+    assert document.attempts == 2 and document.chunks > 100
+
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    try:
+        points, _ = client.scroll(settings.QDRANT_COLLECTION, limit=100_000, with_payload=True)
+        assert len(points) == document.chunks
+        assert sorted(p.payload["chunk_no"] for p in points) == list(range(document.chunks))
+        assert {p.payload["document_id"] for p in points} == {document.pk}
+    finally:
+        client.close()
