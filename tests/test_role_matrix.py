@@ -73,6 +73,8 @@ def url_for(route: str, world: dict) -> str:
         "ingestion:collection": [world["legal"].pk],
         "ingestion:collection_access": [world["legal"].pk],
         "ingestion:upload": [world["legal"].pk],
+        "ingestion:collection_reingest": [world["legal"].pk],
+        "ingestion:collection_clear": [world["legal"].pk],
         "ingestion:document_file": [world["document"].pk],
         "ingestion:document_page": [world["document"].pk, 1],
         "ingestion:reingest": [world["document"].pk],
