@@ -72,6 +72,8 @@ def url_for(route: str, world: dict) -> str:
         "ingestion:collection": [world["legal"].pk],
         "ingestion:collection_access": [world["legal"].pk],
         "ingestion:upload": [world["legal"].pk],
+        "ingestion:collection_reingest": [world["legal"].pk],
+        "ingestion:collection_clear": [world["legal"].pk],
         "ingestion:document_file": [world["document"].pk],
         "ingestion:reingest": [world["document"].pk],
         "ingestion:document_delete": [world["document"].pk],
