@@ -5,4 +5,18 @@ class AssistantConfig(AppConfig):
     name = "assistant"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from assistant import audit  # noqa: F401 (connects the login/logout receivers)
+
+        post_migrate.connect(reinstall_triggers, sender=self)
+
+
+def reinstall_triggers(sender: AppConfig, using: str, plan: list, **kwargs: object) -> None:
+    """A migration that rebuilds an audit table on SQLite drops its triggers: put them back."""
+    from django.db import connections
+
+    from assistant import triggers
+
+    if plan:  # only when migrations ran; the audit tables exist by then
+        triggers.install(connections[using])

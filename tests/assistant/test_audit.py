@@ -88,6 +88,13 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(db) -> None:  # noq
     assert QueryRecord.objects.get(pk=record.pk).answer == "Here."
 
 
+def test_the_triggers_survive_every_migration(db) -> None:  # noqa: ANN001
+    from assistant import triggers
+
+    # SQLite drops a table's triggers when a migration rebuilds it; post_migrate restores them.
+    assert triggers.installed(connection) == (4 if connection.vendor == "sqlite" else 2)
+
+
 def test_a_pending_record_is_finalised_exactly_once(db) -> None:  # noqa: ANN001
     record = QueryRecord.objects.create(username="alice", question="Q")
     with transaction.atomic():
