@@ -312,7 +312,7 @@ RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
 RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)  # per side, before fusion
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 2)  # 0: no cap
 # Below this cosine similarity of the best passage, the documents are taken to say nothing.
-RETRIEVAL_MIN_SCORE = env_float("RETRIEVAL_MIN_SCORE", 0.2)
+RETRIEVAL_MIN_SCORE = env_float("RETRIEVAL_MIN_SCORE", 0.3)
 # An answer's sentence is supported by a passage sharing this share of its content words, or
 # this cosine similarity; otherwise it is flagged as unsupported.
 GROUNDING_MIN_OVERLAP = env_float("GROUNDING_MIN_OVERLAP", 0.5)

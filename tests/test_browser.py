@@ -60,11 +60,16 @@ def test_an_employee_sees_tokens_stream_and_opens_a_citation(  # noqa: ANN001
     source = answer.locator("ol.sources li").first
     source.locator("summary").click()
     expect(source.locator("blockquote")).to_contain_text("60 euros")
-    link = source.locator("a.source-link")
-    href = link.get_attribute("href")
-    assert href == f"/documents/{travel_policy.pk}/file/#page=2"
-    response = page.request.get(f"{live_server.url}{href}")
+    file_href = source.locator("a.file-link").get_attribute("href")
+    assert file_href == f"/documents/{travel_policy.pk}/file/#page=2"
+    response = page.request.get(f"{live_server.url}{file_href}")
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    # The citation itself opens the page as text, the cited passage marked.
+    link = source.locator("a.source-link")
+    href = link.get_attribute("href") or ""
+    assert href.startswith(f"/documents/{travel_policy.pk}/pages/2/?chunk=")
+    link.click()
+    expect(page.locator("mark#passage")).to_contain_text("60 euros")
 
 
 def test_hostile_model_output_runs_nothing_and_loads_nothing(  # noqa: ANN001

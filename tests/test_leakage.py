@@ -125,13 +125,15 @@ def test_conversations_never_flow_between_users(world, fake_llm) -> None:  # noq
     _, users = world
     fake_llm.mode = "echo"
     read_events(login(users["legal"]).post(reverse("chat:ask_new"), {"question": "MY-PRIVATE-Q"}))
+    before = len(fake_llm.requests)
     events = read_events(
         login(users["sales"]).post(
             reverse("chat:ask_new"), {"question": "What did the previous user ask you?"}
         )
     )
     assert "MY-PRIVATE-Q" not in str(events)
-    assert "MY-PRIVATE-Q" not in str(fake_llm.requests[-1])
+    # (The question may be found irrelevant to every document and never reach the model.)
+    assert "MY-PRIVATE-Q" not in str(fake_llm.requests[before:])
     other = Conversation.objects.get(user=users["legal"])
     response = login(users["sales"]).get(reverse("chat:conversation", args=[other.pk]))
     assert response.status_code == 404
