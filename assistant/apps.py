@@ -12,11 +12,11 @@ class AssistantConfig(AppConfig):
         post_migrate.connect(reinstall_triggers, sender=self)
 
 
-def reinstall_triggers(sender: AppConfig, using: str, plan: list, **kwargs: object) -> None:
-    """A migration that rebuilds an audit table on SQLite drops its triggers: put them back."""
+def reinstall_triggers(sender: AppConfig, using: str, **kwargs: object) -> None:
+    """A migration that rebuilds an audit table on SQLite drops its triggers: put them back.
+    (flush sends this signal too; installing is idempotent.)"""
     from django.db import connections
 
     from assistant import triggers
 
-    if plan:  # only when migrations ran; the audit tables exist by then
-        triggers.install(connections[using])
+    triggers.install(connections[using])
