@@ -1,19 +1,25 @@
 """The only gatekeeper: who may see or manage what. Every view and every retrieval asks here,
 and every answer comes from the database at the time of the request."""
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TypeVar
 
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.auth.models import User as DjangoUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 
 from assistant import audit, people
-from assistant.models import Conversation, QueryRecord
+from assistant.models import Conversation
 from ingestion.models import Collection, Document
 
 User = DjangoUser | AnonymousUser
 T = TypeVar("T", bound=Model)
+View = Callable[..., HttpResponseBase]
 
 
 class AuthedRequest(HttpRequest):
@@ -110,7 +116,17 @@ def visible_sources(user: User, sources: list[dict]) -> list[dict]:
     return [s if s["document_id"] in allowed else {"n": s["n"], "withheld": True} for s in sources]
 
 
-def audit_records(user: User) -> QuerySet[QueryRecord]:
-    if not can_audit(user):
-        return QueryRecord.objects.none()
-    return QueryRecord.objects.all()
+def requires(allowed: Callable[[DjangoUser], bool]) -> Callable[[View], View]:
+    """A view for signed-in users who pass `allowed`: others signed in get a 403."""
+
+    def decorator(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapped(request: AuthedRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+            if not allowed(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -3,8 +3,6 @@
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -21,14 +19,7 @@ View = Callable[..., HttpResponseBase]
 
 
 def auditor_only(view: View) -> View:
-    @login_required
-    @require_GET
-    def wrapped(request: AuthedRequest, *args: object, **kwargs: object) -> HttpResponseBase:
-        if not access.can_audit(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+    return access.requires(access.can_audit)(require_GET(view))
 
 
 def viewed(request: AuthedRequest, page: str, **detail: object) -> None:

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import (
     HttpRequest,
@@ -138,7 +137,6 @@ def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpRespo
             yield sse("error", {"message": "Something went wrong; the question was not answered."})
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the tokens back
     return response
 
@@ -168,6 +166,10 @@ def check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=3)
 
 
+def check_llm() -> None:
+    llm.ping()  # a real one-token generation; its text is not reported
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = dict(
@@ -175,7 +177,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             check("database", check_database),
             check("broker", check_broker),
             check("vector_store", index.ping),
-            check("llm", lambda: None if llm.ping() is not None else None),
+            check("llm", check_llm),
         ]
     )
     ready = all(c["ok"] for c in checks.values())
@@ -185,16 +187,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def people_admin(view):  # noqa: ANN001, ANN201
-    """Only user administrators (superusers, or holders of auth.change_user) manage people."""
-
-    @login_required
-    def wrapped(request: AuthedRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not access.can_manage_people(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+# Only user administrators (superusers, or holders of auth.change_user) manage people.
+people_admin = access.requires(access.can_manage_people)
 
 
 @people_admin

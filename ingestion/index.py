@@ -239,7 +239,6 @@ def replace(
     """Write the document's new points, then drop any older ones: readers never see it empty."""
     from qdrant_client import models
 
-    ensure_collection()
     new_points = points([Source(collection_id, document_id, sha256, title, chunks)])
     keep = [p.id for p in new_points]
     with _lock:

@@ -174,7 +174,6 @@ def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
     )
     if not inline:
         response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -185,9 +184,7 @@ def document_page(request: AuthedRequest, document_id: int, page: int) -> HttpRe
     document = access.readable_document(request.user, document_id)
     chunk = request.GET.get("chunk", "")
     text = pages.page_text(document, page, int(chunk) if chunk.isdigit() else None)
-    response = render(request, "ingestion/document_page.html", {"document": document, "page": text})
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "ingestion/document_page.html", {"document": document, "page": text})
 
 
 @login_required
