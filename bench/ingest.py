@@ -5,6 +5,7 @@ nDCG@10 and the ratios. Not a test: run it by hand.
     python bench/ingest.py                 # the whole SciFact corpus (5,183 abstracts)
     python bench/ingest.py --docs 600      # a subset: every judged abstract plus fillers
     python bench/ingest.py --skip-stock    # without the llama-index baseline
+    python bench/ingest.py --big-pdf 600   # only: peak RSS of a worker ingesting a long PDF
 
 SciFact abstracts are written as Markdown files of 250 abstracts each, one `# <doc id>` section
 per abstract: the pipeline then parses a few files (as it would in production) while every chunk
@@ -43,7 +44,9 @@ def setup_django(var_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def load_scifact(limit: int | None) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+def load_scifact(
+    limit: int | None, first_queries: int | None = None
+) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
     corpus = {}
     for line in (SCIFACT / "corpus.jsonl").open():
         row = json.loads(line)
@@ -56,9 +59,12 @@ def load_scifact(limit: int | None) -> tuple[dict[str, str], dict[str, str], dic
     for line in list((SCIFACT / "qrels" / "test.tsv").open())[1:]:
         qid, did, _ = line.split("\t")
         qrels.setdefault(qid, set()).add(did)
+    if first_queries:
+        qrels = dict(list(qrels.items())[:first_queries])
+    queries = {q: queries[q] for q in qrels}  # the judged ones
     if limit:
-        judged = {d for docs in qrels.values() for d in docs}
-        keep = list(judged) + [d for d in corpus if d not in judged][: max(0, limit - len(judged))]
+        judged = sorted({d for docs in qrels.values() for d in docs})
+        keep = judged + [d for d in corpus if d not in judged][: max(0, limit - len(judged))]
         corpus = {d: corpus[d] for d in keep}
     return corpus, queries, qrels
 
@@ -87,8 +93,12 @@ def enclave(corpus: dict[str, str], workdir: Path, mixed: list[Path]) -> dict:
 
     from ingestion import documents, index, pipeline
     from ingestion.models import Collection, Document
+    from ingestion.parsing import Page
 
-    index.embedder()  # load once, outside the timings (a worker keeps it loaded)
+    # Loaded once, outside the timings, as a running worker has them: the embedder, and the
+    # sentence splitter with its Punkt model (~1 s on first use).
+    index.embedder()
+    pipeline.chunk([Page(1, "Warm up. The splitter loads its sentence model.")])
     collection = Collection.objects.create(name=f"bench-{time.time()}")
     ids = list(corpus)
     files = []
@@ -192,6 +202,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=0, help="SciFact subset size (0: all)")
     parser.add_argument("--skip-stock", action="store_true", help="skip the llama-index path")
     parser.add_argument("--no-mixed", action="store_true", help="SciFact only")
+    parser.add_argument("--queries", type=int, default=0, help="only the first N test queries")
     parser.add_argument(
         "--skip-quality", action="store_true", help="skip nDCG (slow in local mode at 10k chunks)"
     )
@@ -214,7 +225,7 @@ def main() -> None:
 
         from ingestion import index
 
-        corpus, queries, qrels = load_scifact(args.docs or None)
+        corpus, queries, qrels = load_scifact(args.docs or None, args.queries or None)
         fixtures = SHARED / "fixtures" / "documents"
         mixed = [] if args.no_mixed else [fixtures / p for p in MIXED if (fixtures / p).exists()]
         print(f"corpus: {len(corpus)} SciFact abstracts + {len(mixed)} mixed files; "
