@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 
+from assistant import prompts
 from ingestion import index, lexical
 
 CITATION = re.compile(r"\s?\[(\d{1,3})\]")
@@ -52,7 +53,7 @@ def overlap(claim: set[str], passage: str) -> float:
 
 
 def check(answer: str, sources: list[dict]) -> Grounding:
-    by_number = {s["n"]: s.get("context") or s["text"] for s in sources}  # what the model read
+    by_number = {s["n"]: prompts.source_text(s) for s in sources}
     text, dangling = drop_dangling(answer, set(by_number))
     result = Grounding(answer=text, dangling=dangling)
     claims: list[tuple[str, list[str]]] = []

@@ -32,6 +32,11 @@ def build_rewrite_messages(question: str, history: list[tuple[str, str]]) -> lis
     return [{"role": "system", "content": REWRITE}, {"role": "user", "content": content}]
 
 
+def source_text(source: dict) -> str:
+    """What the model reads of a retrieved source: the chunk with any neighbouring text."""
+    return source.get("context") or source["text"]
+
+
 def format_source(n: int, title: str, page: int, text: str) -> str:
     title = MARKER.sub(r"&lt;\1\2", title.replace('"', "'"))
     text = MARKER.sub(r"&lt;\1\2", text.strip())
@@ -45,9 +50,7 @@ def build_messages(
     messages = [{"role": "system", "content": SYSTEM}]
     for role, content in history:
         messages.append({"role": role, "content": content})
-    block = "\n".join(
-        format_source(s["n"], s["title"], s["page"], s.get("context") or s["text"]) for s in sources
-    )
+    block = "\n".join(format_source(s["n"], s["title"], s["page"], source_text(s)) for s in sources)
     content = f"<documents>\n{block}\n</documents>\n\n{question}"
     messages.append({"role": "user", "content": content})
     return messages

@@ -131,9 +131,7 @@ def enclave(corpus: dict[str, str], workdir: Path, mixed: list[Path]) -> dict:
         "timeline": timeline,
         "collection": collection.pk,
         "pages": sum(d.pages for d in rows),
-        "texts": [
-            index.Chunk(0, 0, c["text"], c["heading"]).indexed_text(c["title"]) for c in chunks
-        ],
+        "texts": [index.indexed_text(c["title"], c["heading"], c["text"]) for c in chunks],
         "sections": [c["heading"] for c in chunks],
     }
 

@@ -62,8 +62,7 @@ def ingest(dataset: Dataset, collection_id: int, progress: Callable[[str], None]
             index.Source(collection_id, number, sha256, title, pipeline.chunk([Page(1, text)]))
         )
         if sum(len(s.chunks) for s in sources) >= 256 or number == len(doc_ids) - 1:
-            index.put(sources)
-            chunks += sum(len(s.chunks) for s in sources)
+            chunks += len(index.put(sources))
             sources = []
             rate = chunks / (time.monotonic() - started)
             progress(

@@ -46,8 +46,12 @@ class Chunk:
     heading: str = ""  # the section the chunk sits in, when the document has headings
 
     def indexed_text(self, title: str) -> str:
-        """What both vectors see: title and section heading give a chunk its context."""
-        return "\n".join(part for part in (title, self.heading, self.text) if part)
+        return indexed_text(title, self.heading, self.text)
+
+
+def indexed_text(title: str, heading: str, text: str) -> str:
+    """What both vectors (and a re-ranker) see: title and section heading give a chunk context."""
+    return "\n".join(part for part in (title, heading, text) if part)
 
 
 @dataclass(frozen=True)
@@ -252,14 +256,17 @@ def _points(batch: list[tuple[Source, Chunk]], texts: list[str], vectors: list[l
     return result
 
 
-def _write(batch: list[tuple[Source, Chunk]], texts: list[str], vectors: list[list[float]]) -> None:
+def _write(
+    batch: list[tuple[Source, Chunk]], texts: list[str], vectors: list[list[float]]
+) -> list[str]:
     new_points = _points(batch, texts, vectors)
     with _lock:
         client().upsert(settings.QDRANT_COLLECTION, new_points, wait=True)
+    return [p.id for p in new_points]
 
 
-def put(sources: list[Source]) -> int:
-    """Embed and write every chunk of the given documents; returns how many points were written.
+def put(sources: list[Source]) -> list[str]:
+    """Embed and write every chunk of the given documents; returns the ids of the points written.
 
     Batch by batch, so a 600-page document never holds all its vectors in memory at once. (A
     writer thread overlapping Qdrant writes with embedding was measured slower on 2 cores: it
@@ -267,11 +274,12 @@ def put(sources: list[Source]) -> int:
     """
     ensure_collection()
     pairs = [(s, c) for s in sources for c in s.chunks]
+    written: list[str] = []
     for start in range(0, len(pairs), WRITE_BATCH):
         batch = pairs[start : start + WRITE_BATCH]
         texts = [c.indexed_text(s.title) for s, c in batch]
-        _write(batch, texts, embed(texts))
-    return len(pairs)
+        written += _write(batch, texts, embed(texts))
+    return written
 
 
 def replace(
@@ -282,12 +290,10 @@ def replace(
 
     written = put([Source(collection_id, document_id, sha256, title, chunks)])
     stale = _document_filter(document_id)
-    stale.must_not = [
-        models.HasIdCondition(has_id=[point_id(document_id, sha256, c.chunk_no) for c in chunks])
-    ]
+    stale.must_not = [models.HasIdCondition(has_id=list(written))]
     with _lock:
         client().delete(settings.QDRANT_COLLECTION, models.FilterSelector(filter=stale), wait=True)
-    return written
+    return len(written)
 
 
 def passage(document_id: int, chunk_no: int) -> str | None:
@@ -421,7 +427,13 @@ def search(
         depth = max(depth, settings.RERANK_CANDIDATES)
     found = _query(vector, query, _scope(collection_ids), depth, mode)
     if rerank is not None and found:
-        pairs = [(query, _indexed_text(p.payload)) for p in found]
+        pairs = [
+            (
+                query,
+                indexed_text(p.payload["title"], p.payload.get("heading", ""), p.payload["text"]),
+            )
+            for p in found
+        ]
         order = rerank.predict(pairs, batch_size=len(pairs), show_progress_bar=False).argsort()
         found = [found[i] for i in order[::-1]]
     hits: list[Hit] = []
@@ -471,24 +483,21 @@ def _with_neighbours(hits: list[Hit], query: str, scope: set[str]) -> list[Hit]:
                 bool(at) and at[-1] >= len(words) - edge,
             )
         )
-    wanted_ids = {
-        point_id(hit.document_id, hit.document_sha256, hit.chunk_no + step): hit.document_id
+    wanted_ids = [
+        point_id(hit.document_id, hit.document_sha256, hit.chunk_no + step)
         for hit, (before, after) in zip(hits, sides, strict=True)
         for step, side in ((-1, before), (1, after))
         if side
-    }
+    ]
     found: dict[tuple[int, int], str] = {}
     if wanted_ids:
         # By id (ids are derived from document, version and chunk number): a lookup, no scan.
         with _lock:
-            points = client().retrieve(settings.QDRANT_COLLECTION, list(wanted_ids))
+            points = client().retrieve(settings.QDRANT_COLLECTION, wanted_ids)
         for p in points:
             payload = p.payload or {}
             # Neighbours of an authorised hit are in scope; checked all the same.
-            if (
-                payload.get("collection_id") in scope
-                and payload["document_id"] == wanted_ids[str(p.id)]
-            ):
+            if payload.get("collection_id") in scope:
                 found[payload["document_id"], payload["chunk_no"]] = payload["text"]
     result = []
     for hit, (before, after) in zip(hits, sides, strict=True):
@@ -512,12 +521,6 @@ def join(first: str, second: str) -> str:
             return first[:start] + second
         start = first.find(second[:1], start + 1)
     return f"{first}\n{second}"
-
-
-def _indexed_text(payload: dict[str, Any]) -> str:
-    return Chunk(
-        payload["chunk_no"], payload["page"], payload["text"], payload.get("heading", "")
-    ).indexed_text(payload["title"])
 
 
 def close() -> None:
