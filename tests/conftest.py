@@ -1,4 +1,5 @@
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -34,11 +35,15 @@ def close_index() -> Iterator[None]:
     index.close()
 
 
+def empty_index() -> None:
+    index.close()
+    shutil.rmtree(settings.INDEX_PATH, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def clean_index() -> Iterator[None]:
-    """Each test starts with an empty vector collection, and with fresh cached clients."""
-    if index.client().collection_exists(settings.QDRANT_COLLECTION):
-        index.client().delete_collection(settings.QDRANT_COLLECTION)
+    """Each test starts with an empty vector index, and with fresh cached clients."""
+    empty_index()
     yield
     llm.client.cache_clear()
 
@@ -81,7 +86,7 @@ def login(user) -> Client:  # noqa: ANN001
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
     """A real Celery worker consuming the real broker (Redis, or the folder broker when
-    embedded). It runs in this process because qdrant-client's local mode admits one process."""
+    embedded). It runs in this process because the Edge shard admits one process."""
     from celery.contrib.testing.worker import start_worker
 
     from assistant.celery import app

@@ -13,7 +13,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 from assistant import access
 from assistant.models import Conversation
 from ingestion import index, pipeline
-from tests.conftest import login, read_events
+from tests.conftest import empty_index, login, read_events
 from tests.factories import make_collection, make_document, make_group, make_user
 
 pytestmark = pytest.mark.embedded
@@ -161,8 +161,7 @@ class SearchStaysInScope(HypothesisTestCase):
         documents: list[int],
         managers: list[int],
     ) -> None:
-        if index.client().collection_exists(index.settings.QDRANT_COLLECTION):
-            index.client().delete_collection(index.settings.QDRANT_COLLECTION)
+        empty_index()
         groups = [make_group(f"g{i}") for i in range(4)]
         collections = []
         for c, granted in enumerate(grants):

@@ -96,23 +96,6 @@ def test_one_document_cannot_fill_every_slot() -> None:
     assert [h.document_id for h in uncapped].count(1) >= 3
 
 
-def test_an_old_single_vector_collection_is_recreated(caplog: pytest.LogCaptureFixture) -> None:
-    from qdrant_client import models
-
-    index.client().create_collection(
-        settings.QDRANT_COLLECTION,
-        vectors_config=models.VectorParams(size=index.VECTOR_SIZE, distance=models.Distance.COSINE),
-    )
-    index._schema_checked.clear()  # as in a process started after the upgrade
-    with caplog.at_level(logging.ERROR, logger="ingestion.index"):
-        put(1, collection_id=10, texts=["Refunds take 14 days."])
-    assert "old single-vector schema" in caplog.text
-    params = index.client().get_collection(settings.QDRANT_COLLECTION).config.params
-    assert set(params.vectors) == {index.DENSE}  # type: ignore[arg-type]
-    assert params.sparse_vectors[index.LEXICAL].modifier == models.Modifier.IDF  # type: ignore[index]
-    assert [h.document_id for h in index.search("refunds", [10], 3)] == [1]
-
-
 def test_chunks_carry_the_section_heading_they_sit_in() -> None:
     pages = [
         Page(1, "Intro text.\n\n## Parental leave\nSixteen weeks, fully paid."),

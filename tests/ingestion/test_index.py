@@ -60,8 +60,8 @@ def test_delete_removes_every_point_and_leaves_others() -> None:
     assert index.count(7) == 1
 
 
-def test_one_qdrant_collection_holds_everything() -> None:
+def test_one_shard_holds_everything() -> None:
     put(8, collection_id=10, texts=["x"])
     put(9, collection_id=30, texts=["y"])
-    names = [c.name for c in index.client().get_collections().collections]
-    assert names == [settings.QDRANT_COLLECTION]
+    assert [p.name for p in settings.INDEX_PATH.iterdir()] == [settings.QDRANT_COLLECTION]
+    assert index.engine().count() == 2

@@ -1,9 +1,11 @@
 """manage.py evaluate_retrieval --beir DIR: retrieval quality and latency, per search mode.
 
-The dataset is ingested into a temporary Qdrant collection (in a temporary local-mode folder
-unless QDRANT_URL names a server), never into the application's own collection.
+The dataset is ingested into an index of its own (a temporary Edge shard, or a temporary
+collection on the Qdrant server QDRANT_URL names), never into the application's own index: it
+runs next to a running server.
 """
 
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -28,9 +30,9 @@ class Command(BaseCommand):
             "--limit", type=int, help="first N queries, their documents and 20×N distractors"
         )
         parser.add_argument(
-            "--qdrant-path",
+            "--index-path",
             type=Path,
-            help="local-mode folder to keep the evaluation index in and reuse on the next run",
+            help="folder to keep the evaluation's Edge shard in and reuse on the next run",
         )
         parser.add_argument("--modes", default=",".join(index.MODES), help="comma-separated")
 
@@ -45,14 +47,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{directory.name}: {len(dataset.queries)} queries, {len(dataset.corpus)} documents"
         )
-        keep = options["qdrant_path"]
+        keep = options["index_path"]
         with tempfile.TemporaryDirectory() as scratch:
             overrides: dict[str, Any] = {"QDRANT_COLLECTION": f"enclave_eval_{uuid.uuid4().hex}"}
             if keep:
                 overrides["QDRANT_COLLECTION"] = f"enclave_eval_{len(dataset.corpus)}"
             if not settings.QDRANT_URL:
-                overrides["QDRANT_PATH"] = str(keep or scratch)
-            index.close()  # the next client() opens the evaluation's Qdrant
+                overrides["INDEX_PATH"] = Path(keep or scratch)
             try:
                 with override_settings(**overrides):
                     self.run(dataset, modes, reuse=bool(keep))
@@ -60,10 +61,9 @@ class Command(BaseCommand):
                 index.close()
 
     def run(self, dataset: evaluation.Dataset, modes: list[str], reuse: bool) -> None:
-        name = settings.QDRANT_COLLECTION
-        if reuse and index.client().collection_exists(name):
+        if reuse and index.engine().count():
             doc_ids = list(dataset.corpus)
-            self.stdout.write(f"reusing the index in {settings.QDRANT_PATH}")
+            self.stdout.write(f"reusing the index in {settings.INDEX_PATH}")
         else:
             doc_ids = evaluation.ingest(dataset, COLLECTION_ID, self.stdout.write)
         try:
@@ -71,7 +71,7 @@ class Command(BaseCommand):
             embedding = evaluation.embedding_latency(dataset)
         finally:
             if not reuse:
-                index.client().delete_collection(name)
+                drop()
         columns = ["nDCG@10", "Recall@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms"]
         self.stdout.write("| mode | " + " | ".join(columns) + " |")
         self.stdout.write("|---" * (len(columns) + 1) + "|")
@@ -91,3 +91,15 @@ class Command(BaseCommand):
                 f"best-passage cosine (hybrid): {' '.join(p)}; at RETRIEVAL_MIN_SCORE="
                 f"{settings.RETRIEVAL_MIN_SCORE} {refused:.1%} of these queries are refused"
             )
+
+
+def drop() -> None:
+    """Remove the evaluation's own index (an Edge shard folder, or a server collection)."""
+    if settings.QDRANT_URL:
+        from ingestion.index.server import ServerEngine
+
+        engine = index.engine()
+        assert isinstance(engine, ServerEngine)
+        engine.client.delete_collection(settings.QDRANT_COLLECTION)
+    index.close()
+    shutil.rmtree(Path(settings.INDEX_PATH) / settings.QDRANT_COLLECTION, ignore_errors=True)
