@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,3 +17,10 @@ def requeue_stuck_documents(**_: object) -> None:
     from ingestion.documents import requeue_stuck
 
     requeue_stuck()
+
+
+@worker_shutdown.connect
+def close_index(**_: object) -> None:
+    from ingestion import index
+
+    index.close()  # flushes an Edge shard and releases its folder lock

@@ -1,6 +1,7 @@
 """gunicorn settings for both profiles: `gunicorn -c assistant/gunicorn_conf.py assistant.wsgi`."""
 
 import os
+import sys
 
 from django.conf import settings
 
@@ -21,6 +22,17 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's hook signature
 
     from ingestion import index
 
+    if settings.EMBEDDED_WORKER and not settings.QDRANT_URL:
+        from gunicorn.arbiter import Arbiter
+
+        from ingestion import upgrade
+
+        try:
+            upgrade.upgrade()  # opens the shard, re-queues what it lacks, before the worker runs
+        except index.IndexUnavailable as exc:
+            worker.log.error("%s", exc)
+            # This exit status makes the master stop too, instead of restarting the worker.
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
     # Load the embedder now, not on the first question (it takes seconds).
     threading.Thread(target=index.embedder, name="warm-embedder", daemon=True).start()
     if settings.EMBEDDED_WORKER:

@@ -1,3 +1,4 @@
+import importlib
 import os
 import shutil
 import socket
@@ -46,6 +47,22 @@ def clean_index() -> Iterator[None]:
     empty_index()
     yield
     llm.client.cache_clear()
+
+
+@pytest.fixture(params=["edge", "server"])
+def any_engine(request, tmp_path) -> str:  # noqa: ANN001
+    """Runs a test on both engines: Qdrant Edge (embedded profile) and qdrant-client as a Qdrant
+    server's client, against its local mode as the stand-in (the requests a server receives)."""
+    if request.param == "server":
+        from qdrant_client import QdrantClient
+
+        from ingestion.index.server import ServerEngine
+
+        # The module, not index.engine(): the package exports the function under that name.
+        registry = importlib.import_module("ingestion.index.engine")
+        client = QdrantClient(path=str(tmp_path / "server-stand-in"))
+        registry._engines[registry.key()] = ServerEngine(client, settings.QDRANT_COLLECTION)
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -53,6 +53,6 @@ def ping() -> None:
 __all__ = [
     "DENSE", "LEXICAL", "MODES", "VECTOR_SIZE", "Chunk", "Hit", "IndexUnavailable",
     "ScopeMissing", "Source", "close", "count", "count_tokens", "delete", "embed", "embedder",
-    "engine", "indexed_text", "join", "model_path", "optimize", "passage", "ping", "point_counts", "point_id",
-    "put", "replace", "reranker", "search",
+    "engine", "indexed_text", "join", "model_path", "optimize", "passage", "ping",
+    "point_counts", "point_id", "put", "replace", "reranker", "search",
 ]  # fmt: skip

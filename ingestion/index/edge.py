@@ -260,4 +260,9 @@ def _document(document_id: int) -> Any:
 
 def _found(point: Any) -> Found:
     vectors = point.vector or {}
-    return Found(id=str(point.id), payload=dict(point.payload or {}), dense=vectors.get(DENSE))
+    return Found(
+        id=str(point.id),
+        payload=dict(point.payload or {}),
+        dense=vectors.get(DENSE),
+        score=getattr(point, "score", 0.0),
+    )

@@ -43,6 +43,7 @@ class Found:
     id: str
     payload: dict[str, Any]
     dense: list[float] | None = None
+    score: float = 0.0  # the engine's own: fused rank score, cosine or BM25
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,16 @@ _lock = threading.Lock()
 _engines: dict[tuple[str, str], Engine] = {}
 
 
+def key() -> tuple[str, str]:
+    return (settings.QDRANT_URL or str(settings.INDEX_PATH), settings.QDRANT_COLLECTION)
+
+
 def engine() -> Engine:
-    """The engine the settings name, opened once per process (per collection name)."""
-    key = (settings.QDRANT_URL or str(settings.INDEX_PATH), settings.QDRANT_COLLECTION)
+    """The engine the settings name, opened once per process (per index and collection)."""
     with _lock:
-        if key not in _engines:
-            _engines[key] = open_engine()
-        return _engines[key]
+        if key() not in _engines:
+            _engines[key()] = open_engine()
+        return _engines[key()]
 
 
 def open_engine() -> Engine:

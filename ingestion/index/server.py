@@ -95,7 +95,7 @@ class ServerEngine:
         structs = [
             models.PointStruct(
                 id=p.id,
-                vector={DENSE: p.dense, LEXICAL: models.SparseVector(*p.sparse)},
+                vector={DENSE: p.dense, LEXICAL: _sparse(p.sparse)},
                 payload=p.payload,
             )
             for p in points
@@ -123,7 +123,7 @@ class ServerEngine:
         idf = None
         if query.scoped_idf:
             idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=scope))
-        sparse = models.SparseVector(*query.sparse)
+        sparse = _sparse(query.sparse)
         kwargs: dict[str, Any] = {"with_payload": True, "with_vectors": [DENSE]}
         if query.mode == "hybrid":
             kwargs["prefetch"] = [
@@ -143,7 +143,12 @@ class ServerEngine:
             kwargs.update(query=sparse, using=LEXICAL, query_filter=scope, search_params=idf)
         points = self._call("query_points", limit=query.limit, **kwargs).points
         return [
-            Found(id=str(p.id), payload=p.payload or {}, dense=(p.vector or {}).get(DENSE))
+            Found(
+                id=str(p.id),
+                payload=p.payload or {},
+                dense=(p.vector or {}).get(DENSE),  # type: ignore[union-attr]
+                score=p.score,
+            )
             for p in points
         ]
 
@@ -197,3 +202,9 @@ def _document(document_id: int) -> Any:
     return models.Filter(
         must=[models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))]
     )
+
+
+def _sparse(vector: tuple[list[int], list[float]]) -> Any:
+    from qdrant_client import models
+
+    return models.SparseVector(indices=vector[0], values=vector[1])

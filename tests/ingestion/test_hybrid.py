@@ -10,6 +10,9 @@ from ingestion.index import Chunk
 from ingestion.parsing import Page
 from tests.factories import make_collection, make_document
 
+# The contract both engines are held to (see tests/ingestion/test_engines.py for the rest).
+pytestmark = pytest.mark.usefixtures("any_engine")
+
 
 def put(document_id: int, collection_id: int, texts: list[str], title: str = "T") -> None:
     chunks = [Chunk(chunk_no=n, page=1, text=t) for n, t in enumerate(texts)]

@@ -47,6 +47,9 @@ class Command(BaseCommand):
                 children.append(vllm)
                 llm_server.wait_healthy(DEFAULT_LLM, vllm)
                 self.stdout.write("vLLM is ready.")
+            # The web process upgrades an old local-mode index as it starts (ingestion.upgrade).
+            legacy = settings.LEGACY_QDRANT_PATH
+            upgrading = settings.EMBEDDED_WORKER and not settings.QDRANT_URL and legacy.exists()
             env = {**os.environ, "HOST": host, "PORT": str(port)}
             web = subprocess.Popen(
                 [
@@ -63,7 +66,7 @@ class Command(BaseCommand):
             )
             children.append(web)
             self.wait_for_web(f"http://{host}:{port}/healthz", web)
-            self.banner(f"http://{host}:{port}/")
+            self.banner(f"http://{host}:{port}/", upgrading=upgrading)
             web.wait()
         except KeyboardInterrupt:
             pass
@@ -80,9 +83,11 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         raise SystemExit("the web server did not start within a minute")
 
-    def banner(self, url: str) -> None:
+    def banner(self, url: str, *, upgrading: bool = False) -> None:
         lines = [f"Enclave is running at {url}", "Demo logins (username / password):"]
         lines += [f"  {name:<7} {password:<16} {role}" for name, password, role, _ in USERS]
+        if upgrading:
+            lines.append("The vector index was upgraded: documents are being indexed again.")
         lines.append("Press Ctrl-C to stop.")
         width = max(len(line) for line in lines)
         self.stdout.write("=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width)

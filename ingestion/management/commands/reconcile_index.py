@@ -1,7 +1,8 @@
 from argparse import ArgumentParser
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from ingestion import index
 from ingestion.reconcile import reconcile
 
 
@@ -12,7 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="report only, change nothing")
 
     def handle(self, *args: object, **options: object) -> None:
-        report = reconcile(repair=not options["dry_run"])
+        try:
+            report = reconcile(repair=not options["dry_run"])
+        except index.IndexUnavailable as exc:  # e.g. the running server holds the shard
+            raise CommandError(str(exc)) from exc
         verb = "found" if options["dry_run"] else "repaired"
         self.stdout.write(
             f"orphaned documents {verb}: {len(report.orphans)}; "
