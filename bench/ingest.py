@@ -87,6 +87,20 @@ def first_docs(doc_ids: list[str], k: int = 10) -> list[str]:
     return seen[:k]
 
 
+def scifact_files(corpus: dict[str, str], name: str = "scifact") -> list:
+    """Markdown uploads of 250 abstracts each, one `# <doc id>` section per abstract."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ids = list(corpus)
+    return [
+        SimpleUploadedFile(
+            f"{name}-{start}.md",
+            "\n\n".join(f"# {d}\n\n{corpus[d]}" for d in ids[start : start + 250]).encode(),
+        )
+        for start in range(0, len(ids), 250)
+    ]
+
+
 def enclave(corpus: dict[str, str], workdir: Path, mixed: list[Path]) -> dict:
     """The real pipeline: upload, parse in the limited child, chunk, embed, write to the index."""
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -101,12 +115,7 @@ def enclave(corpus: dict[str, str], workdir: Path, mixed: list[Path]) -> dict:
     index.embedder()
     pipeline.chunk([Page(1, "Warm up. The splitter loads its sentence model.")])
     collection = Collection.objects.create(name=f"bench-{time.time()}")
-    ids = list(corpus)
-    files = []
-    for start in range(0, len(ids), 250):
-        body = "\n\n".join(f"# {d}\n\n{corpus[d]}" for d in ids[start : start + 250])
-        files.append(SimpleUploadedFile(f"scifact-{start}.md", body.encode()))
-    files += [SimpleUploadedFile(p.name, p.read_bytes()) for p in mixed]
+    files = scifact_files(corpus) + [SimpleUploadedFile(p.name, p.read_bytes()) for p in mixed]
     stages = Stages()
     for module, name, label in (
         (pipeline, "parse", "parse"),
@@ -173,6 +182,17 @@ class Stages:
 
 def stock(corpus: dict[str, str], mixed: list[Path], queries: dict[str, str]) -> dict:
     """VectorStoreIndex.from_documents + HuggingFaceEmbedding + QdrantVectorStore, defaults."""
+    wall, built, client = stock_index(corpus, mixed)
+    retriever = built.as_retriever(similarity_top_k=10)
+    ranked = {
+        qid: first_docs([n.node.ref_doc_id or "" for n in retriever.retrieve(q)])
+        for qid, q in queries.items()
+    }
+    return {"wall": wall, "ranked": ranked, "chunks": client.count("stock").count}
+
+
+def stock_index(corpus: dict[str, str], mixed: list[Path]):  # noqa: ANN201
+    """The stock index as a llama-index user builds it (qdrant-client in memory); its build time."""
     from llama_index.core import (
         Document,
         Settings,
@@ -196,13 +216,7 @@ def stock(corpus: dict[str, str], mixed: list[Path], queries: dict[str, str]) ->
     built = VectorStoreIndex.from_documents(
         docs + extra, storage_context=StorageContext.from_defaults(vector_store=store)
     )
-    wall = time.perf_counter() - started
-    retriever = built.as_retriever(similarity_top_k=10)
-    ranked = {
-        qid: first_docs([n.node.ref_doc_id or "" for n in retriever.retrieve(q)])
-        for qid, q in queries.items()
-    }
-    return {"wall": wall, "ranked": ranked, "chunks": client.count("stock").count}
+    return time.perf_counter() - started, built, client
 
 
 def main() -> None:

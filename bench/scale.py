@@ -22,6 +22,7 @@ import hashlib
 import os
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -387,6 +388,7 @@ def main() -> None:
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="enclave-scale-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` removes root
     results: list[Result] = []
     try:
         for size in args.sizes:

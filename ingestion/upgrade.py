@@ -46,6 +46,5 @@ def upgrade() -> Report | None:
     report = reconcile(repair=True)
     # Each re-queue committed inside reconcile: a crash before this line re-runs it next start.
     shutil.rmtree(legacy, ignore_errors=True)
-    log.warning("%d documents queued to be indexed again.", len(report.requeued))
+    log.warning("Documents queued to be indexed again: %d.", len(report.requeued))
     return report
-

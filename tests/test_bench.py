@@ -1,6 +1,7 @@
-"""bench/ingest.py keeps running: a tiny run of each mode. Its timings are not checked (a
-benchmark is not a timed test); that it runs the real pipeline and scores it is."""
+"""bench/ingest.py and bench/search.py keep running: a tiny run of each mode. Their timings are
+not checked (a benchmark is not a timed test); that they run the real pipeline and score it is."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -17,9 +18,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def bench(*args: str) -> str:
+def bench(*args: str, script: str = "bench/ingest.py") -> str:
     done = subprocess.run(
-        [sys.executable, "bench/ingest.py", *args],
+        [sys.executable, script, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -44,3 +45,38 @@ def test_the_long_pdf_benchmark_reports_peak_memory() -> None:
     out = bench("--big-pdf", "4")
     assert "4-page PDF" in out and ": ready, 4 pages" in out
     assert re.search(r"worker peak RSS \d+ MiB", out)
+
+
+def test_the_search_benchmark_prints_latency_quality_and_the_ratio_to_stock() -> None:
+    # The stock baseline is an optional extra ('.[bench]'): compared when it is installed.
+    stock = importlib.util.find_spec("llama_index.embeddings.huggingface") is not None
+    args = ("--docs", "40", "--queries", "8") + (() if stock else ("--skip-stock",))
+    out = bench(*args, script="bench/search.py")
+    assert "corpus: 40 SciFact abstracts" in out and "8 queries, top 10" in out
+    for mode in ("hybrid", "dense", "sparse"):
+        assert re.search(
+            rf"\| Enclave {mode}, `index.search\(\)` \| [\d.]+ \| [\d.]+ \| 0\.\d{{3}}", out
+        )
+    assert re.search(r"Enclave hybrid p95: [\d.]+ ms", out)
+    hybrid = float(re.search(r"Enclave hybrid nDCG@10: (\d\.\d{3})", out).group(1))  # type: ignore[union-attr]
+    assert hybrid >= 0.6
+    if stock:
+        assert re.search(r"\| stock llama-index dense, `retriever.retrieve\(\)` \(40 nodes", out)
+        assert re.search(r"stock p95 / Enclave hybrid p95: [\d.]+x", out)
+
+
+@pytest.mark.skipif(not (SHARED / "fixtures" / "long-pdfs").exists(), reason="no long PDFs")
+def test_the_idf_experiment_compares_global_and_searched_term_statistics() -> None:
+    out = bench(
+        "--idf", "--docs", "40", "--queries", "8", "--tenants", "1", script="bench/search.py"
+    )
+    assert "40 abstracts" in out and "in 8 collections" in out
+    assert "other tenants: nih-clinical-trial-protocols (1 PDFs" in out
+    for mode in ("sparse", "hybrid"):
+        for label in (
+            "global, SciFact alone in the index",
+            "global, with the other tenants",
+            "searched",
+        ):
+            assert re.search(rf"\| {mode} \| {label} \| \d\.\d{{3}} \| [\d.]+ \| [\d.]+ \|", out)
+        assert re.search(rf"{mode}: searched - global nDCG@10 [+-]\d\.\d{{3}}", out)

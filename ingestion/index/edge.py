@@ -79,11 +79,11 @@ class EdgeEngine:
         self._clean_up()
         indexed = set(shard.info().payload_schema)
         if KEYWORD_INDEX not in indexed:
-            index = e.KeywordIndexParams(is_tenant=True)
-            shard.update(e.UpdateOperation.create_field_index(KEYWORD_INDEX, index))
+            tenant = e.KeywordIndexParams(is_tenant=True)
+            shard.update(e.UpdateOperation.create_field_index(KEYWORD_INDEX, tenant))
         for field in set(INTEGER_INDEXES) - indexed:
-            index = e.IntegerIndexParams(lookup=True, range=False)
-            shard.update(e.UpdateOperation.create_field_index(field, index))
+            lookup = e.IntegerIndexParams(lookup=True, range=False)
+            shard.update(e.UpdateOperation.create_field_index(field, lookup))
         return shard
 
     def _unavailable(self, exc: Exception) -> IndexUnavailable:
@@ -96,8 +96,9 @@ class EdgeEngine:
         return IndexUnavailable(
             f"The vector index {self.path} cannot be read ({exc}). The documents are safe in "
             f"the database and media folder: move the index aside (mv {self.path} "
-            f"{self.path}.broken) and start again; then run `python manage.py "
-            "reconcile_index` (make run does it at start) to rebuild it."
+            f"{self.path}.broken) and start Enclave again: it indexes every document again from "
+            "its stored file. With the server stopped, `python manage.py reconcile_index` does "
+            "the same."
         )
 
     # --- requests ---------------------------------------------------------------------------
@@ -148,7 +149,8 @@ class EdgeEngine:
                     e.Prefetch(limit=query.candidates, query=dense, filter=scope),
                     e.Prefetch(limit=query.candidates, query=sparse, filter=scope, params=idf),
                 ],
-                query=e.Fusion.Rrf(k=query.rrf_k, weights=list(query.weights)),
+                # (The stub types Fusion.Rrf's instances apart from Fusion; they are one.)
+                query=e.Fusion.Rrf(k=query.rrf_k, weights=list(query.weights)),  # type: ignore[arg-type]
                 with_payload=True,
                 with_vector=[DENSE],
             )

@@ -1,5 +1,6 @@
 """Writing a document's chunks: embed, weigh terms, upsert; replace without a gap; delete."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -7,6 +8,7 @@ from ingestion import lexical
 from ingestion.index.embedder import embed
 from ingestion.index.engine import Point, engine
 
+log = logging.getLogger(__name__)
 POINT_NAMESPACE = uuid.UUID("6f1c0f7e-3f1a-4d5e-9a47-1f0d8d7a2b10")
 WRITE_BATCH = 256  # chunks embedded and written together
 
@@ -83,6 +85,8 @@ def put(sources: list[Source]) -> list[str]:
         new = points(batch, texts, embed(texts))
         write(new)
         written += [p.id for p in new]
+        documents = ",".join(sorted({str(s.document_id) for s, _ in batch}))
+        log.info("document %s: %d of %d chunks written", documents, len(written), len(pairs))
     return written
 
 

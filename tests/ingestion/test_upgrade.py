@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 Status = Document.Status
 RULE = b"Travel expenses are refunded within 14 days of the claim."
 # Holds a shard open in another process until its stdin closes, as the running server does.
-HOLD = "import sys, qdrant_edge as e; e.EdgeShard.load(sys.argv[1]); print('open', flush=True); sys.stdin.read()"  # noqa: E501
+HOLD = (
+    "import sys, qdrant_edge as e; shard = e.EdgeShard.load(sys.argv[1]); "
+    "print('open', flush=True); sys.stdin.read()"
+)
 
 
 @pytest.fixture
@@ -43,14 +46,14 @@ def make_local_mode_index(path: Path, document: Document) -> None:
     """The folder a release before Qdrant Edge left: qdrant-client's local mode, one point."""
     from qdrant_client import QdrantClient, models
 
+    dense = models.VectorParams(size=index.VECTOR_SIZE, distance=models.Distance.COSINE)
+    sparse = models.SparseVectorParams(modifier=models.Modifier.IDF)
     client = QdrantClient(path=str(path))
     client.create_collection(
         settings.QDRANT_COLLECTION,
-        vectors_config={
-            index.DENSE: models.VectorParams(size=index.VECTOR_SIZE, distance=models.Distance.COSINE)
-        },
-        sparse_vectors_config={index.LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-    )  # fmt: skip
+        vectors_config={index.DENSE: dense},
+        sparse_vectors_config={index.LEXICAL: sparse},
+    )
     client.upsert(
         settings.QDRANT_COLLECTION,
         [
@@ -95,7 +98,7 @@ def test_an_old_local_mode_index_is_replaced_and_its_documents_queued(people, va
     assert f"replaced by a Qdrant Edge index in {shard(var)}" in caplog.text
     assert "Every ready document is indexed again from its stored file" in caplog.text
     assert "The old folder is removed." in caplog.text
-    assert "1 documents queued to be indexed again." in caplog.text
+    assert "Documents queued to be indexed again: 1." in caplog.text
     # Idempotent: the next start finds nothing to do (the worker's start-up takes the queue).
     caplog.clear()
     assert upgrade.upgrade() is None
@@ -139,8 +142,8 @@ def test_the_worker_indexes_the_upgraded_documents_into_the_edge_shard(
     assert index.count(document.pk) == document.chunks
     [hit] = index.search("How soon are travel expenses refunded?", [people.legal.pk], 1)
     assert hit.document_id == document.pk
-    index.close()
-    assert index.point_counts() == {document.pk: document.chunks}  # on disk, in the new shard
+    assert index.point_counts() == {document.pk: document.chunks}
+    assert (shard(var) / "edge_config.json").exists()
 
 
 @contextmanager
@@ -218,8 +221,10 @@ def test_the_embedded_server_stops_at_start_with_a_damaged_index(var) -> None:  
     path = shard(var)
     damage(path)
     env = {**command_env(var), "PORT": str(free_port())}
+    # No control socket: the default one (~/.gunicorn) may belong to a server that is running.
+    command = ["gunicorn", "-c", "assistant/gunicorn_conf.py", "--no-control-socket"]
     result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "assistant/gunicorn_conf.py", "assistant.wsgi"],
+        [sys.executable, "-m", *command, "assistant.wsgi"],
         cwd=ROOT,
         env=env,
         capture_output=True,
