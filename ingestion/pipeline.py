@@ -139,7 +139,8 @@ def ingest(document_id: int) -> None:
         from ingestion import documents
 
         documents.retire(document.replaces_id, document)
-    if updated and not Document.objects.filter(status__in=ACTIVE).exists():
+    # A Qdrant server builds its indexes by itself; an Edge shard is optimised by the worker.
+    if updated and not settings.QDRANT_URL and not Document.objects.filter(status__in=ACTIVE):
         from ingestion.tasks import optimize_index  # here: tasks imports this module
 
         try:

@@ -28,6 +28,7 @@ from ingestion.index.engine import (
 
 log = logging.getLogger(__name__)
 SCROLL_PAGE = 4096
+SEGMENTS, MAX_SEGMENT_POINTS = 8, 250_000  # merges stop there: no rebuild grows past it
 # The child that builds HNSW on a copy of the shard; prints whether it changed anything.
 OPTIMIZE = "import sys, qdrant_edge as e; s = e.EdgeShard.load(sys.argv[1]); print(s.optimize())"
 
@@ -55,11 +56,18 @@ class EdgeEngine:
     def _config(self) -> Any:
         import qdrant_edge as e
 
-        threshold_kb = max(1, self.hnsw_min_points * VECTOR_SIZE * 4 // 1024)
+        kb_per_point = VECTOR_SIZE * 4 / 1024
+        optimizers = e.EdgeOptimizersConfig(
+            indexing_threshold=max(1, int(self.hnsw_min_points * kb_per_point)),
+            # Each optimize() then indexes what was written since the last one; the default
+            # (as many segments as cores) would merge and rebuild the whole shard every time.
+            default_segment_number=SEGMENTS,
+            max_segment_size=int(MAX_SEGMENT_POINTS * kb_per_point),
+        )
         return e.EdgeConfig(
             vectors={DENSE: e.EdgeVectorParams(size=VECTOR_SIZE, distance=e.Distance.Cosine)},
             sparse_vectors={LEXICAL: e.EdgeSparseVectorParams(modifier=e.Modifier.Idf)},
-            optimizers=e.EdgeOptimizersConfig(indexing_threshold=threshold_kb),
+            optimizers=optimizers,
         )
 
     def _open(self) -> Any:
@@ -208,6 +216,11 @@ class EdgeEngine:
         with self._lock:
             self._shard.info()
 
+    def indexed_vectors(self) -> int:
+        """Dense vectors in HNSW graphs plus sparse vectors (always indexed)."""
+        with self._lock:
+            return int(self._shard.info().indexed_vectors_count)
+
     def optimize(self) -> bool:
         """Build the HNSW graphs of points not yet indexed, without holding up questions.
 
@@ -240,8 +253,14 @@ class EdgeEngine:
                 self._shard.close()
                 self.path.rename(old)
                 copy.rename(self.path)
-                self._shard = self._open()
-            shutil.rmtree(old, ignore_errors=True)
+                try:
+                    self._shard = self._open()  # removes the old shard once this one is open
+                except IndexUnavailable:
+                    log.exception("the optimised copy of %s does not open: kept the old", old)
+                    shutil.rmtree(self.path)
+                    old.rename(self.path)
+                    self._shard = self._open()
+                    return False
             log.info("vector index %s optimised (HNSW built)", self.path)
             return True
 

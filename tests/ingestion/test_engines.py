@@ -238,8 +238,7 @@ def test_edge_builds_hnsw_in_a_child_while_questions_and_writes_go_on(tmp_path: 
     assert optimised == [True]
     # Questions were answered all along: no pause anywhere near the build's length.
     assert len(gaps) > 20 and max(gaps) < 0.5, (len(gaps), max(gaps))
-    info = edge._shard.info()
-    assert info.indexed_vectors_count >= 2 * 6000  # dense HNSW + sparse for what was there
+    assert edge.indexed_vectors() >= 2 * 6000  # dense HNSW + sparse for what was there
     assert edge.count() == 6010  # the write made during the build is kept
     after = [ranked(edge.query(q)) for q in queries]
     # HNSW is approximate: nearly the same answers as exact search.
@@ -325,3 +324,32 @@ def test_searches_go_on_while_a_document_is_embedded_and_written(monkeypatch) ->
     # what must never happen is a gap or a result from elsewhere.
     assert wrong == []
     assert index.count(2) == 4
+
+
+@pytest.mark.embedded
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_builds_hnsw_once_its_queue_drains(people, celery_worker, settings) -> None:  # noqa: ANN001
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from ingestion.models import Document
+    from tests.conftest import login, wait_for_documents
+
+    settings.INDEX_HNSW_MIN_POINTS = 20  # read when the shard opens, in this test
+    text = " ".join(f"Clause {n} sets the rule for case {n * 7}." for n in range(800))
+    login(people.owner).post(
+        reverse("ingestion:upload", args=[people.legal.pk]),
+        {"files": [SimpleUploadedFile("rules.txt", text.encode())]},
+    )
+    document = Document.objects.get()
+    wait_for_documents(document)
+    assert document.status == Document.Status.READY and document.chunks >= 20
+    engine = index.engine()
+    assert isinstance(engine, EdgeEngine)
+    deadline = time.monotonic() + 60
+    while engine.indexed_vectors() < 2 * document.chunks:
+        assert time.monotonic() < deadline, "the shard was not optimised after the burst"
+        time.sleep(0.2)
+    assert [h.document_id for h in index.search("clause 12 rule", [people.legal.pk], 1)] == [
+        document.pk
+    ]
