@@ -288,6 +288,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
+# Wall-clock bound on one document's ingestion (parse, chunk, embed); past it the document fails.
+INGEST_TIME_LIMIT_SECONDS = env_float("INGEST_TIME_LIMIT_SECONDS", 1800)
+if INGEST_TIME_LIMIT_SECONDS <= 0:
+    raise ValueError("INGEST_TIME_LIMIT_SECONDS must be positive")
 
 # --- vectors: a Qdrant Edge shard in var/index unless QDRANT_URL names a Qdrant server --------
 QDRANT_URL = env_str("QDRANT_URL")

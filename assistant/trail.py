@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from assistant import audit
+from assistant import audit, params
 from assistant.models import AuditEvent, QueryRecord
 from ingestion.models import Collection
 
@@ -34,7 +34,7 @@ def parse_day(value: str, name: str) -> date:
 
 
 def parse_id(value: str, name: str) -> int:
-    if not value.isdigit():
+    if not params.is_number(value):
         raise BadFilter(f"{name} must be a number")
     return int(value)
 
@@ -108,17 +108,27 @@ class Echo:
         return value
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading
+    quote (OWASP's advice for CSV injection); questions and answers are typed by users."""
+    if isinstance(value, list):
+        value = "|".join(map(str, value))
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_lines(records: QuerySet[QueryRecord]) -> Iterator[bytes]:
     writer = csv.writer(Echo())
     yield writer.writerow(CSV_COLUMNS).encode()
     for record in records.iterator(chunk_size=200):
         values = row(record)
-        yield writer.writerow(
-            [
-                "|".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
-                for v in (values[c] for c in CSV_COLUMNS)
-            ]
-        ).encode()
+        yield writer.writerow([cell(values[c]) for c in CSV_COLUMNS]).encode()
 
 
 def events(params: Mapping[str, str]) -> QuerySet[AuditEvent]:

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, User
-from django.db import connection
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -19,10 +18,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, chat, llm, people, ratelimit
+from assistant import access, audit, chat, params, people, ratelimit, readiness
 from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message
-from ingestion import index
 
 log = logging.getLogger(__name__)
 
@@ -146,41 +144,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def check(name: str, probe) -> tuple[str, dict]:
-    try:
-        detail = probe()
-        return name, {"ok": True, **({"detail": detail} if detail else {})}
-    except Exception as exc:  # a readiness probe reports every failure, it never raises
-        return name, {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-
-
-def check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-def check_broker() -> None:
-    from assistant.celery import app
-
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=3)
-
-
-def check_llm() -> None:
-    llm.ping()  # a real one-token generation; its text is not reported
-
-
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks = dict(
-        [
-            check("database", check_database),
-            check("broker", check_broker),
-            check("vector_store", index.ping),
-            check("llm", check_llm),
-        ]
-    )
-    ready = all(c["ok"] for c in checks.values())
+    ready, checks = readiness.report()
     return JsonResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
@@ -225,7 +191,9 @@ def person(request: AuthedRequest, user_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             people.set_memberships(
-                subject, Group.objects.filter(pk__in=request.POST.getlist("groups")), request.user
+                subject,
+                Group.objects.filter(pk__in=params.numbers(request.POST.getlist("groups"))),
+                request.user,
             )
             people.set_roles(subject, request.POST.getlist("roles"), request.user)
             people.set_active(subject, request.POST.get("active") == "on", request.user)

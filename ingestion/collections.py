@@ -8,6 +8,8 @@ from django.db import IntegrityError, transaction
 from assistant import audit
 from ingestion.models import Collection
 
+MAX_RETENTION_DAYS = 100 * 366  # also keeps the number inside the column's integer
+
 
 class CollectionError(ValueError):
     pass
@@ -64,6 +66,8 @@ def set_grants(
 def set_retention(
     collection: Collection, retention_days: int | None, legal_hold: bool, actor: User
 ) -> None:
+    if retention_days is not None and retention_days > MAX_RETENTION_DAYS:
+        raise CollectionError(f"Retention must be at most {MAX_RETENTION_DAYS} days, or empty.")
     before = {"retention_days": collection.retention_days, "legal_hold": collection.legal_hold}
     after = {"retention_days": retention_days, "legal_hold": legal_hold}
     if before == after:

@@ -3,10 +3,12 @@
 import logging
 import re
 import tempfile
+import time
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import F
 
@@ -33,7 +35,13 @@ def splitter() -> "SentenceSplitter":
     )
 
 
-HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# Linear: no two parts can match the same spaces (closing #s are stripped in Python), so a
+# heading followed by a million spaces costs a million steps, not a million squared.
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(\S.*)$", re.MULTILINE)
+
+
+def heading_text(match: re.Match[str]) -> str:
+    return match.group(1).rstrip(" \t#").strip()[:200]
 
 
 def sections(text: str, heading: str) -> list[tuple[str, str]]:
@@ -41,15 +49,31 @@ def sections(text: str, heading: str) -> list[tuple[str, str]]:
     result, start = [], 0
     for match in HEADING.finditer(text):
         result.append((heading, text[start : match.start()]))
-        heading, start = match.group(1).strip()[:200], match.start()
+        heading, start = heading_text(match), match.start()
     result.append((heading, text[start:]))
     return [(h, body) for h, body in result if body.strip()]
 
 
-def chunk(pages: list[Page]) -> list[index.Chunk]:
+class TooLong(Exception):
+    """The document's ingestion passed INGEST_TIME_LIMIT_SECONDS."""
+
+    def __str__(self) -> str:
+        limit = settings.INGEST_TIME_LIMIT_SECONDS
+        return f"Ingestion took longer than {limit:g} seconds and was stopped."
+
+
+def check(deadline: float) -> None:
+    # Celery enforces its time limits only in a prefork worker; the embedded threads pool
+    # cannot interrupt a thread, so the pipeline checks the clock between its steps itself.
+    if time.monotonic() > deadline:
+        raise TooLong()
+
+
+def chunk(pages: list[Page], deadline: float = float("inf")) -> list[index.Chunk]:
     chunks: list[index.Chunk] = []
     carried = ""  # a section goes on across a page break
     for page in pages:
+        check(deadline)
         for heading, body in sections(page.text, page.heading or carried):
             for text in splitter().split_text(body):
                 if text.strip():
@@ -58,8 +82,8 @@ def chunk(pages: list[Page]) -> list[index.Chunk]:
                             chunk_no=len(chunks), page=page.number, text=text, heading=heading
                         )
                     )
-        headings = HEADING.findall(page.text)
-        carried = headings[-1].strip()[:200] if headings else carried
+        headings = [heading_text(match) for match in HEADING.finditer(page.text)]
+        carried = headings[-1] if headings else carried
     return chunks
 
 
@@ -110,10 +134,20 @@ def parse(document: Document) -> Parsed | None:
 def ingest(document_id: int) -> None:
     if not claim(document_id):
         return
+    deadline = time.monotonic() + settings.INGEST_TIME_LIMIT_SECONDS
+    try:
+        process(document_id, deadline)
+    except (TooLong, SoftTimeLimitExceeded):
+        log.warning("document %s: stopped at the ingestion time limit", document_id)
+        fail(document_id, str(TooLong()))
+
+
+def process(document_id: int, deadline: float) -> None:
     document = Document.objects.get(pk=document_id)
     parsed = parse(document)
     if parsed is None:
         return
+    check(deadline)
     Document.objects.filter(pk=document_id, status=Status.PARSING).update(status=Status.EMBEDDING)
     try:
         written = index.replace(
@@ -121,10 +155,11 @@ def ingest(document_id: int) -> None:
             document_id=document.pk,
             sha256=document.sha256,
             title=document.title,
-            chunks=chunk(parsed.pages),
+            chunks=chunk(parsed.pages, deadline),
+            before_batch=lambda: check(deadline),
         )
-    except (ConnectionError, TimeoutError):
-        raise  # transient: the task retries with backoff
+    except (ConnectionError, TimeoutError, TooLong, SoftTimeLimitExceeded):
+        raise  # transient: the task retries with backoff; or stopped at the time limit
     except Exception:
         log.exception("document %s failed while indexing", document_id)
         fail(document_id, "Indexing failed with an internal error; see the worker log.")

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from ingestion import index, pipeline
 
@@ -9,6 +10,11 @@ from ingestion import index, pipeline
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
     max_retries=5,
+    # Enforced in a prefork worker only: the soft limit raises inside the task, which records the
+    # failure; the hard one, a minute later, kills a child that ignored it. The threads pool
+    # relies on the deadline the pipeline checks itself.
+    soft_time_limit=settings.INGEST_TIME_LIMIT_SECONDS,
+    time_limit=settings.INGEST_TIME_LIMIT_SECONDS + 60,
 )
 def ingest_document(document_id: int) -> None:
     pipeline.ingest(document_id)

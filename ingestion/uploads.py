@@ -11,16 +11,20 @@ class SizeLimit(FileUploadHandler):
         super().__init__(request)
         self.limit = settings.MAX_UPLOAD_BYTES
         self.received = 0
+        self.files = 0
         self.too_large: list[str] = []
+        self.dropped: list[int] = []  # positions of the files dropped, to drop their paths too
 
     def new_file(self, *args: object, **kwargs: object) -> None:
         super().new_file(*args, **kwargs)  # type: ignore[arg-type]
         self.received = 0
+        self.files += 1
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         self.received += len(raw_data)
         if self.received > self.limit:
             self.too_large.append(self.file_name or "")
+            self.dropped.append(self.files - 1)
             raise SkipFile  # the later handlers never see the rest of this file
         return raw_data
 

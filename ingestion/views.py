@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, ratelimit
+from assistant import access, audit, params, ratelimit
 from assistant.access import AuthedRequest
 from ingestion import collections, documents, pages
 from ingestion.models import Collection, Document
@@ -42,7 +42,7 @@ def collection_create(request: AuthedRequest) -> HttpResponse:
         collection = collections.create(
             request.POST.get("name", ""),
             request.POST.get("description", ""),
-            Group.objects.filter(pk__in=request.POST.getlist("groups")),
+            Group.objects.filter(pk__in=params.numbers(request.POST.getlist("groups"))),
             request.user,
         )
     except collections.CollectionError as exc:
@@ -109,10 +109,10 @@ def _upload(request: AuthedRequest, collection: Collection, limit: SizeLimit) ->
         )
     if limit.too_large and not files:
         return redirect("ingestion:collection", collection_id=collection.pk)
+    # Each file's path was sent at its position: a dropped file's path goes with it.
+    paths = [p for n, p in enumerate(request.POST.getlist("paths")) if n not in limit.dropped]
     try:
-        created = documents.upload(
-            collection, files, request.user, paths=request.POST.getlist("paths")
-        )
+        created = documents.upload(collection, files, request.user, paths=paths)
     except documents.UploadRejected as exc:
         messages.error(request, str(exc))
     else:
@@ -183,7 +183,11 @@ def document_page(request: AuthedRequest, document_id: int, page: int) -> HttpRe
     """A page's extracted text with the cited passage (?chunk=N) marked."""
     document = access.readable_document(request.user, document_id)
     chunk = request.GET.get("chunk", "")
-    text = pages.page_text(document, page, int(chunk) if chunk.isdigit() else None)
+    text = pages.page_text(document, page, params.number(chunk) if chunk else None)
+    # The page shows the document's full text: as much an opening as the file download.
+    audit.record(
+        audit.Action.DOCUMENT_OPENED, request.user, document, detail={"page": page}, request=request
+    )
     return render(request, "ingestion/document_page.html", {"document": document, "page": text})
 
 
@@ -194,12 +198,17 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
     if request.method == "POST":
         days = request.POST.get("retention_days", "").strip()
         try:
-            if days and not days.isdigit():
-                raise collections.CollectionError("Retention must be a number of days, or empty.")
+            if days and not params.is_number(days, collections.MAX_RETENTION_DAYS):
+                raise collections.CollectionError(
+                    f"Retention must be a number of days up to {collections.MAX_RETENTION_DAYS}, "
+                    "or empty."
+                )
             collections.set_grants(
                 collection,
-                Group.objects.filter(pk__in=request.POST.getlist("groups")),
-                User.objects.filter(pk__in=request.POST.getlist("managers"), is_active=True),
+                Group.objects.filter(pk__in=params.numbers(request.POST.getlist("groups"))),
+                User.objects.filter(
+                    pk__in=params.numbers(request.POST.getlist("managers")), is_active=True
+                ),
                 request.user,
             )
             collections.set_retention(

@@ -15,6 +15,7 @@ class FakeLLM:
         self.tokens = ["Employees get ", "27 days ", "of leave [1]."]
         # The reply to a non-streamed request (ping, query rewriting); None: HTTP 500 to those.
         self.completion: str | None = "OK"
+        self.delay = 0.0  # seconds before any reply: a slow model
         self.requests: list[dict] = []
         fake = self
 
@@ -25,6 +26,7 @@ class FakeLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                time.sleep(fake.delay)
                 if fake.mode == "error" or (fake.completion is None and not body.get("stream")):
                     self.send_response(500)
                     self.end_headers()

@@ -5,6 +5,7 @@ embedded profile everything that touches the index runs in the web process.
 """
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from ingestion.index.engine import (
 
 log = logging.getLogger(__name__)
 SCROLL_PAGE = 4096
+CHILD_ENV = {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH"}
 SEGMENTS, MAX_SEGMENT_POINTS = 8, 250_000  # merges stop there: no rebuild grows past it
 # The child that builds HNSW on a copy of the shard; prints whether it changed anything.
 OPTIMIZE = "import sys, qdrant_edge as e; s = e.EdgeShard.load(sys.argv[1]); print(s.optimize())"
@@ -241,7 +243,10 @@ class EdgeEngine:
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(self.path, copy)
             child = subprocess.run(
-                [sys.executable, "-c", OPTIMIZE, str(copy)], capture_output=True, text=True
+                [sys.executable, "-c", OPTIMIZE, str(copy)],
+                capture_output=True,
+                text=True,
+                env={k: v for k, v in os.environ.items() if k in CHILD_ENV},  # no secrets
             )
             if child.returncode or child.stdout.strip() != "True":
                 shutil.rmtree(copy, ignore_errors=True)

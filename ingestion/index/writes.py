@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingestion import lexical
@@ -71,30 +72,39 @@ def write(points: list[Point]) -> None:
     engine().upsert(points)
 
 
-def put(sources: list[Source]) -> list[str]:
+def put(sources: list[Source], before_batch: Callable[[], None] = lambda: None) -> list[str]:
     """Embed and write every chunk of the given documents; returns the ids of the points written.
 
     Batch by batch, so a 600-page document never holds all its vectors in memory at once. No
-    lock is held while embedding: searches and other writers go on.
+    lock is held while embedding: searches and other writers go on. `before_batch` may stop the
+    work between batches by raising (the pipeline's time limit).
     """
     pairs = [(s, c) for s in sources for c in s.chunks]
     written: list[str] = []
     for start in range(0, len(pairs), WRITE_BATCH):
+        before_batch()
         batch = pairs[start : start + WRITE_BATCH]
         texts = [c.indexed_text(s.title) for s, c in batch]
         new = points(batch, texts, embed(texts))
         write(new)
         written += [p.id for p in new]
-        documents = ",".join(sorted({str(s.document_id) for s, _ in batch}))
-        log.info("document %s: %d of %d chunks written", documents, len(written), len(pairs))
+        ids = sorted({s.document_id for s, _ in batch})
+        which = f"document {ids[0]}" if len(ids) == 1 else f"{len(ids)} documents"
+        log.info("%s: %d of %d chunks written", which, len(written), len(pairs))
     return written
 
 
 def replace(
-    *, collection_id: int, document_id: int, sha256: str, title: str, chunks: list[Chunk]
+    *,
+    collection_id: int,
+    document_id: int,
+    sha256: str,
+    title: str,
+    chunks: list[Chunk],
+    before_batch: Callable[[], None] = lambda: None,
 ) -> int:
     """Write the document's new points, then drop any older ones: readers never see it empty."""
-    written = put([Source(collection_id, document_id, sha256, title, chunks)])
+    written = put([Source(collection_id, document_id, sha256, title, chunks)], before_batch)
     engine().delete(document_id, keep=written)
     return len(written)
 

@@ -47,13 +47,25 @@ class Parsed:
 # Exit codes of the child: 2 a readable ParseError, 3 an encrypted file.
 PARSE_ERROR, ENCRYPTED = 2, 3
 
+CHILD_MODULE = "ingestion.parsing"  # what `python -m` runs; tests swap in an env reporter
+# All the child sees of our environment: a parser exploit must find no SECRET_KEY,
+# DATABASE_URL, OIDC or LLM secret there. A new variable joins only if parsing needs it.
+CHILD_ENV = {
+    "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "PYTHONPATH",
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS", "TESSDATA_PREFIX",
+}  # fmt: skip
+
+
+def child_env(memory_mb: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in CHILD_ENV or k.startswith("LC_")}
+    return {**env, "ENCLAVE_PARSE_MEMORY_MB": str(memory_mb), "OMP_THREAD_LIMIT": "1"}
+
 
 def parse_file(
     path: Path, extension: str, *, timeout: int, memory_mb: int, outdir: Path | None = None
 ) -> Parsed:
     """Parse in a child process; limits and crashes turn into a ParseError."""
-    env = {**os.environ, "ENCLAVE_PARSE_MEMORY_MB": str(memory_mb), "OMP_THREAD_LIMIT": "1"}
-    command = [sys.executable, "-m", "ingestion.parsing", str(path), extension]
+    command = [sys.executable, "-m", CHILD_MODULE, str(path), extension]
     if outdir is not None:
         command.append(str(outdir))
     try:
@@ -61,7 +73,7 @@ def parse_file(
             command,
             capture_output=True,
             timeout=timeout,
-            env=env,
+            env=child_env(memory_mb),
             cwd=Path(__file__).resolve().parents[2],
         )
     except subprocess.TimeoutExpired:

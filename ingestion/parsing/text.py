@@ -45,7 +45,9 @@ def parse_plain(path: Path) -> list["Page"]:
     return [Page(1, read_text(path))]
 
 
-HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# Linear: closing #s and spaces are stripped in Python; a lazy group before them backtracks
+# for minutes on a heading followed by a few thousand spaces.
+HEADING = re.compile(r"^#{1,3}[ \t]+(\S.*)$", re.MULTILINE)
 
 
 def parse_markdown(path: Path) -> list["Page"]:
@@ -56,7 +58,7 @@ def parse_markdown(path: Path) -> list["Page"]:
     sections, start, heading = [], 0, ""
     for match in HEADING.finditer(text):
         sections.append((heading, text[start : match.start()]))
-        heading, start = match.group(2), match.start()
+        heading, start = match.group(1).rstrip().rstrip("#").rstrip(), match.start()
     sections.append((heading, text[start:]))
     return [Page(1, body, heading) for heading, body in sections if body.strip()]
 

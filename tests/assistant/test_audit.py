@@ -344,3 +344,20 @@ def test_answers_that_never_finished_are_closed_into_the_chain(db) -> None:  # n
     assert (old.outcome, old.seq) == ("error", 1) and "never finished" in old.error
     assert fresh.seq is None and fresh.outcome == "pending"
     assert verify() == "audit chain OK: 1 rows verified\n"
+
+
+def test_csv_export_defuses_spreadsheet_formulas_and_jsonl_stays_exact(db) -> None:  # noqa: ANN001
+    question, answer = '=HYPERLINK("http://evil","x")', "-2+3"
+    QueryRecord.objects.create(username="@alice", question=question, answer=answer)
+    auditor = login(make_auditor())
+    csv_export = b"".join(auditor.get(reverse("audit:export", args=["csv"])).streaming_content)
+    [_, line] = csv_export.decode().splitlines()
+    assert "'@alice" in line and '"\'=HYPERLINK(""http://evil"",""x"")"' in line
+    assert ",'-2+3," in line
+    jsonl = b"".join(auditor.get(reverse("audit:export", args=["jsonl"])).streaming_content)
+    [record] = [json.loads(raw) for raw in jsonl.splitlines()]
+    assert (record["username"], record["question"], record["answer"]) == (
+        "@alice",
+        question,
+        answer,
+    )

@@ -1,3 +1,7 @@
+import logging
+import threading
+
+from django.core.cache import cache
 from django.urls import reverse
 
 from tests.conftest import free_port
@@ -23,8 +27,8 @@ def test_readyz_reports_a_dead_llm(db, client, settings) -> None:  # noqa: ANN00
     response = client.get(reverse("readyz"))
     assert response.status_code == 503
     checks = response.json()["checks"]
-    assert checks["llm"]["ok"] is False and "Unavailable" in checks["llm"]["error"]
-    assert checks["database"]["ok"] is True
+    assert checks["llm"] == {"ok": False, "error": "unavailable"}
+    assert checks["database"] == {"ok": True}
 
 
 def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:  # noqa: ANN001
@@ -38,4 +42,54 @@ def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:  
     finally:
         app.conf.broker_url, app.conf.broker_write_url = original
     assert response.status_code == 503
-    assert response.json()["checks"]["broker"]["ok"] is False
+    assert response.json()["checks"]["broker"] == {"ok": False, "error": "unavailable"}
+    assert dead.split(":")[2] not in response.content.decode()  # no address, no exception text
+
+
+def test_readyz_names_the_failing_check_and_logs_the_error(db, client, settings, caplog) -> None:  # noqa: ANN001
+    port = free_port()
+    settings.LLM_BASE_URL = f"http://127.0.0.1:{port}/v1"
+    with caplog.at_level(logging.WARNING, logger="assistant.readiness"):
+        response = client.get(reverse("readyz"))
+    body = response.content.decode()
+    assert response.status_code == 503 and response.json()["checks"]["llm"]["ok"] is False
+    assert "Unavailable" not in body and "Error" not in body and str(port) not in body
+    assert "llm check failed" in caplog.text and "LLMUnavailable" in caplog.text
+
+
+def test_readyz_generates_at_most_once_every_few_seconds(db, client, fake_llm) -> None:  # noqa: ANN001
+    for _ in range(5):
+        assert client.get(reverse("readyz")).status_code == 200
+    assert len(fake_llm.requests) == 1
+    cache.clear()  # as the few seconds running out does
+    assert client.get(reverse("readyz")).status_code == 200
+    assert len(fake_llm.requests) == 2
+
+
+def test_a_failed_generation_is_remembered_as_briefly(db, client, fake_llm) -> None:  # noqa: ANN001
+    fake_llm.completion = None  # HTTP 500 to the ping
+    assert client.get(reverse("readyz")).status_code == 503
+    requests = len(fake_llm.requests)
+    assert client.get(reverse("readyz")).status_code == 503
+    assert len(fake_llm.requests) == requests  # a failing model is not hammered either
+    fake_llm.completion = "OK"
+    cache.clear()
+    assert client.get(reverse("readyz")).status_code == 200
+    assert len(fake_llm.requests) == requests + 1
+
+
+def test_concurrent_probes_share_one_generation(fake_llm) -> None:  # noqa: ANN001
+    from assistant import readiness
+
+    fake_llm.delay = 1.0
+    results: list[tuple[str, dict]] = []
+    probes = [
+        threading.Thread(target=lambda: results.append(readiness.check("llm", readiness.llm)))
+        for _ in range(4)
+    ]
+    for probe in probes:
+        probe.start()
+    for probe in probes:
+        probe.join()
+    assert results == [("llm", {"ok": True})] * 4
+    assert len(fake_llm.requests) == 1

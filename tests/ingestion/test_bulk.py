@@ -239,7 +239,7 @@ def test_the_size_limit_stops_reading_at_the_first_chunk_past_it(settings) -> No
     assert handler.receive_data_chunk(b"x" * 64, 0) == b"x" * 64
     with pytest.raises(SkipFile):
         handler.receive_data_chunk(b"x" * 64, 64)
-    assert handler.too_large == ["big.txt"]
+    assert handler.too_large == ["big.txt"] and handler.dropped == [0]
 
 
 def test_more_files_than_django_accepts_is_explained(people, settings) -> None:  # noqa: ANN001
@@ -266,3 +266,17 @@ def test_a_third_version_replaces_the_second(people) -> None:  # noqa: ANN001
     [document] = Document.objects.all()
     assert [h.text for h in index.search("version", [people.legal.pk], 5)] == ["Version three."]
     assert document.status == Status.READY
+
+
+def test_files_after_an_oversized_one_keep_their_own_folders(people, settings) -> None:  # noqa: ANN001
+    settings.MAX_UPLOAD_BYTES = 100_000
+    files = [
+        SimpleUploadedFile("big.txt", b"x" * 1_000_000),
+        SimpleUploadedFile("a.txt", b"Rule A."),
+        SimpleUploadedFile("b.txt", b"Rule B."),
+    ]
+    paths = ["Big/big.txt", "Docs/a.txt", "Docs/2024/b.txt"]
+    page = post(login(people.owner), people.legal, files, paths=paths).content.decode()
+    assert "big.txt is larger than" in page
+    folders = dict(Document.objects.values_list("original_name", "path"))
+    assert folders == {"a.txt": "Docs", "b.txt": "Docs/2024"}

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from assistant.models import AuditEvent
 from ingestion import index, pipeline
 from tests.assistant.test_chat import ask
 from tests.conftest import login
@@ -78,3 +79,24 @@ def test_chat_sources_link_to_the_marked_passage(people, fake_llm) -> None:  # n
     hit = cited(document, people.legal.pk)
     html = ask(people.teammate)[-1][1]["html"]
     assert f'href="{page_url(document.pk, 2, hit.chunk_no)}#passage"' in html
+
+
+def test_viewing_a_page_is_audited_with_its_number(people) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
+    opened = AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED)
+    assert login(people.teammate).get(page_url(document.pk, 2)).status_code == 200
+    [event] = opened
+    assert (event.actor_username, event.target_id) == ("teammate", str(document.pk))
+    assert event.detail == {"page": 2}
+    assert login(people.teammate).get(page_url(document.pk, 1)).status_code == 200
+    assert sorted(e.detail["page"] for e in opened.all()) == [1, 2]
+
+
+def test_a_page_the_viewer_may_not_see_is_not_audited_as_opened(people) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
+    assert login(people.outsider).get(page_url(document.pk, 1)).status_code == 404
+    assert login(people.teammate).get(page_url(document.pk, 3)).status_code == 404  # no page 3
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED).exists()
+    assert AuditEvent.objects.get(action=AuditEvent.Action.ACCESS_DENIED).actor_username == (
+        "outsider"
+    )

@@ -1,10 +1,13 @@
 import io
+import json
+import os
 import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
 
+from ingestion import parsing
 from ingestion.parsing import Encrypted, Page, ParseError, decode_text, parse_file
 from tests.conftest import shared_fixture
 from tests.factories import (
@@ -228,6 +231,29 @@ def test_the_memory_limit_stops_a_parser(tmp_path: Path) -> None:
         parse(big, memory_mb=150)
 
 
+SECRETS = ["SECRET_KEY", "DATABASE_URL", "OIDC_RP_CLIENT_SECRET", "LLM_API_KEY", "CACHE_URL"]
+
+
+def test_the_parse_child_sees_no_secrets_of_the_environment(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    for name in SECRETS:
+        monkeypatch.setenv(name, f"CANARY-{name}")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    # The real launch (command, environment, limits); only the module run is the reporter.
+    monkeypatch.setattr(parsing, "CHILD_MODULE", "tests.ingestion.env_child")
+    [page] = parse(write(tmp_path, "notes.txt", b"Lunch is at noon."), memory_mb=512)
+    env = json.loads(page.text)
+    assert not [k for k, v in env.items() if "CANARY" in v]
+    assert env["PATH"] == os.environ["PATH"] and env["LC_ALL"] == "C.UTF-8"
+    assert env["ENCLAVE_PARSE_MEMORY_MB"] == "512" and env["OMP_THREAD_LIMIT"] == "1"
+
+
+def test_the_real_child_parses_with_secrets_in_our_environment(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    for name in SECRETS:
+        monkeypatch.setenv(name, f"CANARY-{name}")
+    pages = parse(write(tmp_path, "notes.pdf", make_pdf(["Lunch is at noon."])))
+    assert text_of(pages).strip() == "Lunch is at noon."
+
+
 def test_ocr_reads_an_image_only_pdf_page(tmp_path: Path) -> None:
     pages = parse(shared_fixture("pdf/ocr_test.pdf"))
     assert "Docling bundles PDF document conversion" in text_of(pages)
@@ -308,3 +334,9 @@ def test_real_mail_attachments_come_out(tmp_path: Path) -> None:
 def test_it_reports_real_encrypted_files(relative: str) -> None:
     with pytest.raises(Encrypted, match="encrypted"):
         parse(shared_fixture(relative))
+
+
+def test_a_markdown_heading_followed_by_a_long_run_of_spaces_parses_quickly(tmp_path: Path) -> None:
+    md = b"# Guide ##\n\nHello.\n# a" + b" " * 200_000 + b"x\nText.\n"
+    pages = parse(write(tmp_path, "a.md", md), timeout=5)
+    assert [p.heading[:1] for p in pages] == ["G", "a"] and pages[0].heading == "Guide"
