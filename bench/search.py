@@ -28,6 +28,7 @@ searches each query only in the collection(s) holding its relevant abstracts.
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -319,6 +320,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 2)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the temporary index goes
     started = time.perf_counter()
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     print(f"load average at start: {load}")
