@@ -30,6 +30,13 @@ def bench(*args: str, script: str = "bench/ingest.py") -> str:
     return done.stdout
 
 
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing too
+        return False
+
+
 def test_the_ingestion_benchmark_prints_its_ratios_and_quality() -> None:
     out = bench("--docs", "40", "--queries", "8", "--skip-stock", "--no-mixed")
     assert "corpus: 40 SciFact abstracts + 0 mixed files; 8 queries" in out
@@ -49,7 +56,7 @@ def test_the_long_pdf_benchmark_reports_peak_memory() -> None:
 
 def test_the_search_benchmark_prints_latency_quality_and_the_ratio_to_stock() -> None:
     # The stock baseline is an optional extra ('.[bench]'): compared when it is installed.
-    stock = importlib.util.find_spec("llama_index.embeddings.huggingface") is not None
+    stock = installed("llama_index.embeddings.huggingface")
     args = ("--docs", "40", "--queries", "8") + (() if stock else ("--skip-stock",))
     out = bench(*args, script="bench/search.py")
     assert "corpus: 40 SciFact abstracts" in out and "8 queries, top 10" in out
