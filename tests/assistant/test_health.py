@@ -81,7 +81,7 @@ def test_a_failed_generation_is_remembered_as_briefly(db, client, fake_llm) -> N
 def test_concurrent_probes_share_one_generation(fake_llm) -> None:  # noqa: ANN001
     from assistant import readiness
 
-    fake_llm.delay = 1.0
+    fake_llm.delay = 0.3  # under the fixture's 1 s read timeout: a timeout would be retried
     results: list[tuple[str, dict]] = []
     probes = [
         threading.Thread(target=lambda: results.append(readiness.check("llm", readiness.llm)))
