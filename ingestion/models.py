@@ -61,6 +61,10 @@ class Document(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Who is processing it, and until when: a claim expires unless its worker renews it, so a
+    # second worker never takes a document that is in hand, and a dead worker's is taken again.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     pages = models.PositiveIntegerField(default=0)
     chunks = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(
