@@ -27,6 +27,12 @@ EVENT_FIELDS = (
     "created_at", "actor_ref", "actor_username", "action", "target_type", "target_id",
     "target_label", "detail", "ip",
 )  # fmt: skip
+# Events chained since retention could reach them hash these apart (their content_hash), so
+# `purge_audit` can blank them; their row hash covers the other fields. Earlier events have the
+# content_hash of nothing and a row hash over all EVENT_FIELDS: their content cannot be purged.
+EVENT_CONTENT_FIELDS = ("target_label", "detail", "ip")
+EVENT_META_FIELDS = tuple(f for f in EVENT_FIELDS if f not in EVENT_CONTENT_FIELDS)
+BLANK_EVENT: dict[str, Any] = {"target_label": "", "detail": {}, "ip": None}
 RECORD_FIELDS = (
     "user_ref", "username", "group_keys", "conversation_ref", "created_at", "scope",
     "collection_keys", "document_keys", "prompt_version", "model", "params", "outcome",
@@ -47,14 +53,26 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+NO_CONTENT = sha256(b"")
+
+
+def sealed_whole(row: Chained) -> bool:
+    """An event chained before its content had a hash of its own."""
+    return isinstance(row, AuditEvent) and row.content_hash == NO_CONTENT
+
+
 def content_hash(row: Chained) -> str:
     if isinstance(row, QueryRecord):
         return sha256(canonical({f: getattr(row, f) for f in QueryRecord.CONTENT_FIELDS}))
-    return sha256(b"")
+    if sealed_whole(row):
+        return NO_CONTENT
+    return sha256(canonical({f: getattr(row, f) for f in EVENT_CONTENT_FIELDS}))
 
 
 def row_hash(row: Chained) -> str:
-    fields = RECORD_FIELDS if isinstance(row, QueryRecord) else EVENT_FIELDS
+    fields: tuple[str, ...] = RECORD_FIELDS
+    if isinstance(row, AuditEvent):
+        fields = EVENT_FIELDS if sealed_whole(row) else EVENT_META_FIELDS
     body = {
         "table": row._meta.label_lower,
         "seq": row.seq,
@@ -81,6 +99,38 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
+# What one event may keep of its detail: the chain is permanent, and some detail comes from the
+# request (field names, usernames tried).
+MAX_ITEMS = 100  # per list or mapping; the rest is counted
+MAX_CHARS = 300  # per string
+MAX_DETAIL_BYTES = 16_384
+
+
+def bounded(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_CHARS else value[:MAX_CHARS] + "…"
+    if isinstance(value, list | tuple):
+        kept = [bounded(v) for v in value[:MAX_ITEMS]]
+        rest = len(value) - len(kept)
+        return [*kept, f"… and {rest} more"] if rest else kept
+    if isinstance(value, dict):
+        items = list(value.items())
+        mapping = {bounded(str(k)): bounded(v) for k, v in items[:MAX_ITEMS]}
+        if rest := len(items) - len(mapping):
+            mapping["…"] = f"and {rest} more"
+        return mapping
+    return value
+
+
+def bounded_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    kept = bounded(detail)
+    size = len(canonical(kept))
+    if size <= MAX_DETAIL_BYTES:
+        return kept
+    excerpt = json.dumps(kept, ensure_ascii=False)[: MAX_CHARS * 3]  # in the caller's order
+    return {"truncated": f"{size} bytes, over the limit of {MAX_DETAIL_BYTES}", "excerpt": excerpt}
+
+
 def record(
     action: str,
     actor: User | AnonymousUser | None,
@@ -99,7 +149,7 @@ def record(
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_label=(label or str(target))[:300] if target is not None else label[:300],
-        detail=detail or {},
+        detail=bounded_detail(detail or {}),
         ip=client_ip(request),
     )
     with transaction.atomic():
@@ -146,6 +196,14 @@ def purged_seqs() -> set[int]:
     return purged
 
 
+def purged(row: Chained) -> bool:
+    """Whether retention removed the row's content (its hashes stay)."""
+    if isinstance(row, QueryRecord):
+        return row.purged_at is not None
+    content = {f: getattr(row, f) for f in EVENT_CONTENT_FIELDS}
+    return content == BLANK_EVENT and content_hash(row) != row.content_hash
+
+
 def verify(checkpoint: dict | None = None) -> tuple[int, Problem | None]:
     """Walk the chain; return how many rows verified and the first problem found, if any."""
     expected_seq, prev = 1, GENESIS
@@ -163,7 +221,7 @@ def verify(checkpoint: dict | None = None) -> tuple[int, Problem | None]:
             return expected_seq - 1, Problem(row.seq, label, reason)
         if row.prev_hash != prev:
             return expected_seq - 1, Problem(row.seq, label, "does not link to the row before")
-        if isinstance(row, QueryRecord) and row.purged_at is not None:
+        if purged(row):
             if row.seq not in allowed_purges:
                 return expected_seq - 1, Problem(row.seq, label, "content removed without a purge")
         elif content_hash(row) != row.content_hash:

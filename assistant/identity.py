@@ -12,9 +12,12 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from assistant import ratelimit
+
 View = Callable[[HttpRequest], HttpResponseBase]
 
 
+@ratelimit.sign_in_attempts
 def login(request: HttpRequest) -> HttpResponseBase:
     view = auth_views.LoginView.as_view(extra_context={"sso_enabled": settings.OIDC_ENABLED})
     return view(request)

@@ -42,6 +42,26 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:60]}"
 
 
+class SsoIdentity(models.Model):
+    """A provider's account (its issuer and subject) bound to an Enclave user. Single sign-on
+    matches on this, never on the username, which the provider's users may change."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
 class Chained(models.Model):
     """A row of the audit hash chain. Each row's hash covers the previous row's hash, its
     position and its content, so an edited, deleted, reordered or forged row breaks the chain.
@@ -133,6 +153,7 @@ class AuditEvent(Chained):
         ROLES_CHANGED = "roles_changed"
         USER_DEACTIVATED = "user_deactivated"
         USER_REACTIVATED = "user_reactivated"
+        SSO_LINKED = "sso_linked", "SSO Linked"
         UPLOAD = "upload"
         DOCUMENT_OPENED = "document_opened"
         REINGEST = "reingest"

@@ -71,12 +71,24 @@ def set_memberships(user: User, groups: Iterable[Group], actor: User | None) -> 
     )
 
 
+def may_change_roles(actor: User, user: User) -> bool:
+    """A user administrator who is not a superuser cannot give themselves roles."""
+    return actor.is_superuser or actor != user
+
+
+def may_change_active(actor: User, user: User) -> bool:
+    """Only a superuser deactivates (or reactivates) a superuser."""
+    return actor.is_superuser or not user.is_superuser
+
+
 @transaction.atomic
 def set_roles(user: User, roles: Iterable[str], actor: User | None) -> None:
     wanted = set(roles) & set(ROLES)
     before = roles_of(user)
     if wanted == before:
         return
+    if actor is not None and not may_change_roles(actor, user):
+        raise PeopleError("You cannot change your own roles.")
     for role in before - wanted:
         user.groups.remove(role_group(role))
     for role in wanted - before:
@@ -95,7 +107,19 @@ def set_active(user: User, active: bool, actor: User) -> None:
         return
     if user == actor and not active:
         raise PeopleError("You cannot deactivate yourself.")
+    if not may_change_active(actor, user):
+        raise PeopleError("Only a superuser can deactivate or reactivate a superuser.")
     user.is_active = active
     user.save(update_fields=["is_active"])
     action = audit.Action.USER_REACTIVATED if active else audit.Action.USER_DEACTIVATED
     audit.record(action, actor, user)
+
+
+@transaction.atomic
+def update_person(
+    user: User, groups: Iterable[Group], roles: Iterable[str], active: bool, actor: User
+) -> None:
+    """The person page's save: its three changes are made together or not at all."""
+    set_memberships(user, groups, actor)
+    set_roles(user, roles, actor)
+    set_active(user, active, actor)

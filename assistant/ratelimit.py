@@ -1,5 +1,6 @@
-"""Per-user rate limits: a fixed window per user and action, counted in Django's cache (Redis in
-the services profile, so every web process shares one count)."""
+"""Rate limits: a fixed window per user (or, for sign-in, per client address) and action,
+counted in Django's cache (Redis in the services profile, so every web process shares one
+count)."""
 
 import functools
 import math
@@ -8,9 +9,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
+from assistant import audit
 from assistant.access import AuthedRequest
 
 PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
@@ -18,16 +20,14 @@ PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 View = Callable[..., HttpResponseBase]
 
 
-def hit(action: str, user_id: int, limit: int, period: int) -> int:
-    """Count one request: 0 when it is within the limit, else the seconds until the window ends."""
+def hit(action: str, who: object, period: int) -> tuple[int, int]:
+    """Count one request: how many there were in this window, and the seconds until it ends."""
     now = time.time()
     window = int(now // period)
-    key = f"ratelimit:{action}:{user_id}:{window}"
+    key = f"ratelimit:{action}:{who}:{window}"
     # add() then incr() is atomic; the key outlives its window, so incr() never finds it gone.
     cache.add(key, 0, timeout=2 * period)
-    if cache.incr(key) <= limit:
-        return 0
-    return math.ceil((window + 1) * period - now)
+    return cache.incr(key), math.ceil((window + 1) * period - now)
 
 
 def too_fast(verb: str, noun: str, limit: int, period: int, wait: int) -> HttpResponse:
@@ -48,11 +48,34 @@ def per_user(setting: str, verb: str, noun: str) -> Callable[[View], View]:
         @functools.wraps(view)
         def wrapped(request: AuthedRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             limit, period = getattr(settings, setting)
-            wait = hit(setting, request.user.pk, limit, period)
-            if wait:
+            count, wait = hit(setting, request.user.pk, period)
+            if count > limit:
                 return too_fast(verb, noun, limit, period, wait)
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def sign_in_attempts(view: View) -> View:
+    """Refuse sign-in attempts (POSTs) from one address beyond LOGIN_RATE_PER_ADDRESS with a
+    429, before they are checked or recorded; the first refusal in a window is one event."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        limit, period = settings.LOGIN_RATE_PER_ADDRESS
+        address = audit.client_ip(request)
+        count, wait = hit("LOGIN_RATE_PER_ADDRESS", address, period)
+        if count <= limit:
+            return view(request, *args, **kwargs)
+        if count == limit + 1:
+            reason = f"sign-in attempts over {limit} per {PERIOD_NAMES[period]} from this address"
+            audit.record(
+                audit.Action.ACCESS_DENIED, None, detail={"reason": reason}, request=request
+            )
+        return too_fast("signing in", "attempts", limit, period, wait)
+
+    return wrapped

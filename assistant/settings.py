@@ -179,6 +179,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env_cache("CACHE_URL")}
 RATE_LIMIT_QUESTIONS = env_rate("RATE_LIMIT_QUESTIONS", "20/minute")
 RATE_LIMIT_UPLOADS = env_rate("RATE_LIMIT_UPLOADS", "30/hour")
+LOGIN_RATE_PER_ADDRESS = env_rate("LOGIN_RATE_PER_ADDRESS", "20/minute")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -204,6 +205,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # that name from that address only
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "assistant.identity.locked_out"
+# purge_audit blanks sign-in and other security events this old (hashes stay); empty: forever.
+AUDIT_EVENT_RETENTION_DAYS = env_int("AUDIT_EVENT_RETENTION_DAYS", 0) or None
+if AUDIT_EVENT_RETENTION_DAYS is not None and not 0 < AUDIT_EVENT_RETENTION_DAYS <= 36600:
+    raise ValueError("AUDIT_EVENT_RETENTION_DAYS must be 1 to 36600 days, or empty")
 
 SESSION_COOKIE_AGE = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
 SESSION_SAVE_EVERY_REQUEST = False
@@ -292,6 +297,11 @@ INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3)
 INGEST_TIME_LIMIT_SECONDS = env_float("INGEST_TIME_LIMIT_SECONDS", 1800)
 if INGEST_TIME_LIMIT_SECONDS <= 0:
     raise ValueError("INGEST_TIME_LIMIT_SECONDS must be positive")
+# A worker holds a document for this long and renews it while it works; a dead worker's
+# document is taken again once its lease runs out (the parse step adds PARSE_TIMEOUT_SECONDS).
+INGEST_LEASE_SECONDS = env_float("INGEST_LEASE_SECONDS", 60)
+if INGEST_LEASE_SECONDS <= 0:
+    raise ValueError("INGEST_LEASE_SECONDS must be positive")
 
 # --- vectors: a Qdrant Edge shard in var/index unless QDRANT_URL names a Qdrant server --------
 QDRANT_URL = env_str("QDRANT_URL")

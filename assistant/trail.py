@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -147,19 +148,29 @@ def events(params: Mapping[str, str]) -> QuerySet[AuditEvent]:
 # --- retention --------------------------------------------------------------------------------
 
 
-def expired(records: Iterable[QueryRecord], now: datetime) -> list[QueryRecord]:
+Policy = tuple[int | None, bool]  # (retention days, legal hold)
+
+
+def policies(collections: QuerySet[Collection]) -> dict[int, Policy]:
+    return {c.pk: (c.retention_days, c.legal_hold) for c in collections}
+
+
+def expired(
+    records: Iterable[QueryRecord], now: datetime, rules: dict[int, Policy] | None = None
+) -> list[QueryRecord]:
     """Records whose every searched collection has a retention period that has passed, and
     none of which is under legal hold. A record that searched nothing is kept."""
-    policies = {c.pk: (c.retention_days, c.legal_hold) for c in Collection.objects.all()}
+    if rules is None:
+        rules = policies(Collection.objects.all())
     found = []
     for record in records:
         ids = [c["id"] for c in record.scope]
         if not ids:
             continue
-        rules = [policies.get(i, (None, False)) for i in ids]
-        if any(hold for _, hold in rules) or any(days is None for days, _ in rules):
+        scope = [rules.get(i, (None, False)) for i in ids]
+        if any(hold for _, hold in scope) or any(days is None for days, _ in scope):
             continue
-        if record.created_at + timedelta(days=max(days or 0 for days, _ in rules)) < now:
+        if record.created_at + timedelta(days=max(days or 0 for days, _ in scope)) < now:
             found.append(record)
     return found
 
@@ -184,16 +195,55 @@ def close_abandoned(older_than: timedelta = timedelta(hours=1)) -> int:
 
 def purge(*, dry_run: bool = False) -> list[int]:
     """Blank the content of expired records, keep their hashes and metadata, and chain an
-    event naming them so `verify` can tell a purge from tampering."""
+    event naming them so `verify` can tell a purge from tampering.
+
+    Retention and holds are read as the purge starts: a shorter retention or a lifted hold
+    applies from the next purge. Each batch locks its collections and reads them again, so a
+    hold set (or a retention lengthened) while this purge runs is honoured too."""
     now = timezone.now()
     candidates = QueryRecord.objects.filter(seq__isnull=False, purged_at__isnull=True)
-    victims = expired(candidates.only("id", "seq", "scope", "created_at").iterator(1000), now)
-    seqs = sorted(r.seq for r in victims if r.seq is not None)
-    if dry_run or not seqs:
+    found = candidates.only("id", "seq", "scope", "created_at").order_by("seq").iterator(1000)
+    victims = expired(found, now, policies(Collection.objects.all()))
+    if dry_run:
+        return [r.seq for r in victims if r.seq is not None]
+    purged: list[int] = []
+    for start in range(0, len(victims), audit.MAX_ITEMS):
+        batch = victims[start : start + audit.MAX_ITEMS]
+        ids = {c["id"] for r in batch for c in r.scope}
+        with transaction.atomic():
+            current = policies(Collection.objects.select_for_update().filter(pk__in=ids))
+            seqs = [r.seq for r in expired(batch, now, current) if r.seq is not None]
+            if not seqs:
+                continue
+            QueryRecord.objects.filter(seq__in=seqs).update(
+                question="", answer="", prompt=[], retrieved=[], grounding={}, purged_at=now
+            )
+            audit.record(audit.Action.AUDIT_PURGED, None, detail={"seqs": seqs, "count": len(seqs)})
+        purged += seqs
+    return purged
+
+
+def purge_events(*, dry_run: bool = False) -> list[int]:
+    """Blank the content (label, detail, address) of events older than
+    AUDIT_EVENT_RETENTION_DAYS, the same way: hashes stay and a chained event names them."""
+    if settings.AUDIT_EVENT_RETENTION_DAYS is None:
+        return []
+    cutoff = timezone.now() - timedelta(days=settings.AUDIT_EVENT_RETENTION_DAYS)
+    victims = (
+        AuditEvent.objects.filter(seq__isnull=False, created_at__lt=cutoff)
+        .exclude(action=audit.Action.AUDIT_PURGED)  # `verify` reads what they name
+        .exclude(content_hash=audit.NO_CONTENT)  # their row hash covers the content
+        .exclude(**audit.BLANK_EVENT)
+        .order_by("seq")
+    )
+    seqs = [seq for seq in victims.values_list("seq", flat=True) if seq is not None]
+    if dry_run:
         return seqs
-    with transaction.atomic():
-        QueryRecord.objects.filter(seq__in=seqs).update(
-            question="", answer="", prompt=[], retrieved=[], grounding={}, purged_at=now
-        )
-        audit.record(audit.Action.AUDIT_PURGED, None, detail={"seqs": seqs, "count": len(seqs)})
+    for start in range(0, len(seqs), audit.MAX_ITEMS):
+        batch = seqs[start : start + audit.MAX_ITEMS]
+        with transaction.atomic():
+            AuditEvent.objects.filter(seq__in=batch).update(**audit.BLANK_EVENT)
+            audit.record(
+                audit.Action.AUDIT_PURGED, None, detail={"seqs": batch, "count": len(batch)}
+            )
     return seqs

@@ -1,10 +1,12 @@
 """The database itself refuses UPDATE and DELETE on audit rows. Two exceptions, both narrow:
 a pending query record is finalised once (it has no place in the chain yet), and retention may
-blank a record's content while its hashes stay (purge_audit).
+blank a record's or an event's content while its hashes stay (purge_audit).
 
 Installed after every `migrate` (post_migrate), idempotently: SQLite rebuilds a table to alter
 it, which silently drops its triggers, so a later migration must never leave them behind.
 """
+
+import hashlib
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -13,6 +15,13 @@ PURGE = (
     "OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL AND NEW.seq = OLD.seq "
     "AND NEW.hash = OLD.hash AND NEW.prev_hash = OLD.prev_hash "
     "AND NEW.content_hash = OLD.content_hash AND NEW.question = '' AND NEW.answer = ''"
+)
+# Events chained before their content had its own hash (audit.NO_CONTENT) cannot be purged.
+EVENT_PURGE = (
+    "OLD.seq IS NOT NULL AND NEW.seq = OLD.seq AND NEW.hash = OLD.hash "
+    "AND NEW.prev_hash = OLD.prev_hash AND NEW.content_hash = OLD.content_hash "
+    f"AND OLD.content_hash <> '{hashlib.sha256(b'').hexdigest()}' "
+    "AND OLD.action <> 'audit_purged' AND NEW.target_label = '' AND NEW.ip IS NULL"
 )
 
 POSTGRES = [
@@ -23,6 +32,9 @@ BEGIN
     IF {PURGE} AND NEW.prompt = '[]'::jsonb AND NEW.retrieved = '[]'::jsonb THEN
       RETURN NEW;
     END IF;
+  END IF;
+  IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'assistant_auditevent' THEN
+    IF {EVENT_PURGE} AND NEW.detail = '{{}}'::jsonb THEN RETURN NEW; END IF;
   END IF;
   RAISE EXCEPTION 'audit rows are append-only: % on % refused', TG_OP, TG_TABLE_NAME;
 END $$ LANGUAGE plpgsql""",
@@ -41,9 +53,12 @@ END $$ LANGUAGE plpgsql""",
 # inserts a row in enclave_audit_unlock first. The application never writes that table.
 SQLITE = [
     "CREATE TABLE IF NOT EXISTS enclave_audit_unlock (reason TEXT)",
-    """CREATE TRIGGER IF NOT EXISTS assistant_auditevent_no_update
+    # Replaced, not kept: its condition changed (event retention).
+    "DROP TRIGGER IF EXISTS assistant_auditevent_no_update",
+    f"""CREATE TRIGGER assistant_auditevent_no_update
     BEFORE UPDATE ON assistant_auditevent WHEN NOT EXISTS (SELECT 1 FROM enclave_audit_unlock)
-    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END""",
+      AND NOT coalesce({EVENT_PURGE} AND NEW.detail = '{{}}', 0)
+    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END""",  # noqa: S608 (constants only)
     """CREATE TRIGGER IF NOT EXISTS assistant_auditevent_no_delete
     BEFORE DELETE ON assistant_auditevent WHEN NOT EXISTS (SELECT 1 FROM enclave_audit_unlock)
     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END""",

@@ -190,13 +190,13 @@ def person(request: AuthedRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
     if request.method == "POST":
         try:
-            people.set_memberships(
+            people.update_person(
                 subject,
                 Group.objects.filter(pk__in=params.numbers(request.POST.getlist("groups"))),
+                request.POST.getlist("roles"),
+                request.POST.get("active") == "on",
                 request.user,
             )
-            people.set_roles(subject, request.POST.getlist("roles"), request.user)
-            people.set_active(subject, request.POST.get("active") == "on", request.user)
         except people.PeopleError as exc:
             messages.error(request, str(exc))
         else:
@@ -207,6 +207,8 @@ def person(request: AuthedRequest, user_id: int) -> HttpResponse:
         "groups": people.plain_groups(),
         "member_of": set(subject.groups.values_list("pk", flat=True)),
         "roles": people.roles_of(subject),
+        "may_change_roles": people.may_change_roles(request.user, subject),
+        "may_change_active": people.may_change_active(request.user, subject),
         "role_choices": [
             ("auditor", "Compliance auditor"),
             ("collection_admin", "Collection admin (may create collections)"),

@@ -2,43 +2,37 @@
 central directory is checked for bombs and hostile names before anything is decompressed."""
 
 import tempfile
-import uuid
 import zipfile
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 
-from ingestion import documents
-from ingestion.models import Collection, Document
 from ingestion.parsing.archive import check_bomb, unsafe_name
 from ingestion.parsing.errors import ParseError
 
 SKIPPED_PREFIXES = ("__MACOSX/", ".")
 
 
-def failed(
-    collection: Collection, name: str, reason: str, user: User | None, batch: uuid.UUID
-) -> Document:
-    document = Document.objects.create(
-        collection=collection,
-        title=name[:300],
-        original_name=documents.clean_name(name),
-        extension=Path(name).suffix.lower()[:16],
-        size=0,
-        sha256="",
-        status=Document.Status.FAILED,
-        error=reason,
-        uploaded_by=user,
-        batch=batch,
-    )
-    return document
+@dataclass
+class Member:
+    name: str  # the member's path inside the archive
+    content: IO[bytes] | None  # None when it was not extracted, for `reason`
+    reason: str = ""
+
+    @property
+    def folder(self) -> str:
+        return self.name.rpartition("/")[0]
+
+    @property
+    def filename(self) -> str:
+        return self.name.rpartition("/")[2]
 
 
-def expand(
-    collection: Collection, upload: UploadedFile, name: str, *, user: User | None, batch: uuid.UUID
-) -> list[Document]:
+def members(upload: UploadedFile | IO[bytes]) -> Iterator[Member]:
+    """Each file of the archive, spooled to a temporary file valid until the next one."""
     try:
         archive = zipfile.ZipFile(upload)
         check_bomb(
@@ -47,44 +41,32 @@ def expand(
             max_unpacked=settings.MAX_UNPACKED_BYTES,
         )
     except zipfile.BadZipFile:
-        return [failed(collection, name, "The ZIP archive is damaged.", user, batch)]
+        yield Member("", None, "The ZIP archive is damaged.")
+        return
     except ParseError as exc:
-        return [failed(collection, name, str(exc), user, batch)]
-    created = []
+        yield Member("", None, str(exc))
+        return
     for member in archive.infolist():
         if member.is_dir() or member.filename.split("/")[-1].startswith(SKIPPED_PREFIXES):
             continue
         if member.filename.startswith(SKIPPED_PREFIXES[0]):
             continue
-        if unsafe_name(member.filename) or member.flag_bits & 0x1:
-            reason = (
-                "The archive member is encrypted."
-                if member.flag_bits & 0x1
-                else "The archive member has an unsafe path and was not extracted."
-            )
-            created.append(failed(collection, member.filename, reason, user, batch))
+        if member.flag_bits & 0x1:
+            yield Member(member.filename, None, "The archive member is encrypted.")
             continue
-        folder, _, filename = member.filename.rpartition("/")
+        if unsafe_name(member.filename):
+            reason = "The archive member has an unsafe path and was not extracted."
+            yield Member(member.filename, None, reason)
+            continue
         with tempfile.TemporaryFile() as spool, archive.open(member) as source:
             # The directory may lie about sizes: never unpack more than it promised.
-            copied = 0
+            limit, copied = min(member.file_size, settings.MAX_UPLOAD_BYTES), 0
             while block := source.read(1024 * 1024):
                 copied += len(block)
-                if copied > min(member.file_size, settings.MAX_UPLOAD_BYTES):
+                if copied > limit:
                     break
                 spool.write(block)
-            if copied > min(member.file_size, settings.MAX_UPLOAD_BYTES):
-                reason = "The archive member is larger than allowed."
-                created.append(failed(collection, member.filename, reason, user, batch))
-                continue
-            created.append(
-                documents.add(
-                    collection,
-                    spool,
-                    name=filename,
-                    path=f"{name}/{folder}" if folder else name,
-                    user=user,
-                    batch=batch,
-                )
-            )
-    return created
+            if copied > limit:
+                yield Member(member.filename, None, "The archive member is larger than allowed.")
+            else:
+                yield Member(member.filename, spool)

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 
-from assistant import audit
+from assistant import audit, people
 from ingestion.models import Collection
 
 MAX_RETENTION_DAYS = 100 * 366  # also keeps the number inside the column's integer
@@ -13,6 +13,23 @@ MAX_RETENTION_DAYS = 100 * 366  # also keeps the number inside the column's inte
 
 class CollectionError(ValueError):
     pass
+
+
+class RoleGranted(CollectionError):
+    """A role group was sent as readers: the form never offers one, so the request is bad."""
+
+
+def readers(groups: Iterable[Group]) -> list[Group]:
+    """The groups, unless one is a role group: a role says what its members may do, and
+    granting it a collection would let every auditor or collection admin read it."""
+    groups = list(groups)
+    roles = sorted(g.name for g in groups if g.name in people.role_group_names())
+    if roles:
+        raise RoleGranted(
+            f"{', '.join(roles)} is a role, not a group of readers: it cannot be granted a "
+            "collection."
+        )
+    return groups
 
 
 def create(name: str, description: str, groups: Iterable[Group], actor: User) -> Collection:
@@ -23,7 +40,7 @@ def create(name: str, description: str, groups: Iterable[Group], actor: User) ->
         with transaction.atomic():
             collection = Collection.objects.create(name=name, description=description.strip())
             collection.managers.add(actor)
-            collection.groups.set(list(groups))
+            collection.groups.set(readers(groups))
             audit.record(
                 audit.Action.COLLECTION_CREATED,
                 actor,
@@ -50,7 +67,7 @@ def set_grants(
     if not managers:
         raise CollectionError("A collection needs at least one manager.")
     before = snapshot(collection)
-    collection.groups.set(list(groups))
+    collection.groups.set(readers(groups))
     collection.managers.set(managers)
     after = snapshot(collection)
     if before != after:
@@ -68,7 +85,9 @@ def set_retention(
 ) -> None:
     if retention_days is not None and retention_days > MAX_RETENTION_DAYS:
         raise CollectionError(f"Retention must be at most {MAX_RETENTION_DAYS} days, or empty.")
-    before = {"retention_days": collection.retention_days, "legal_hold": collection.legal_hold}
+    # Locked: a running purge's batch reads the policy under the same lock (trail.purge).
+    current = Collection.objects.select_for_update().get(pk=collection.pk)
+    before = {"retention_days": current.retention_days, "legal_hold": current.legal_hold}
     after = {"retention_days": retention_days, "legal_hold": legal_hold}
     if before == after:
         return

@@ -1,7 +1,10 @@
-"""Upload, delete and re-ingest: the only places documents change. Work is enqueued after commit.
+"""Upload, delete, re-ingest and versions: the only places documents change. Work is enqueued
+after commit, by task name (this module never imports the tasks or the pipeline).
 
 Every file of an upload becomes a Document row with a visible status, even the refused ones
 (empty, unsupported, duplicate, previously deleted): nothing an admin sends vanishes silently.
+Files are stored before the transaction that writes the rows: the audit chain, locked by that
+transaction, is never held while megabytes are hashed and written.
 """
 
 import hashlib
@@ -17,12 +20,14 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from assistant import audit
-from ingestion import index
+from assistant.celery import app
+from ingestion import archives, index
 from ingestion.models import ACTIVE, Collection, Document, Tombstone
 from ingestion.parsing import ARCHIVES, SUPPORTED, Attachment
-from ingestion.tasks import ingest_document
 
 log = logging.getLogger(__name__)
 Status = Document.Status
@@ -59,14 +64,21 @@ def clean_path(path: str) -> str:
 
 def enqueue(document_id: int) -> None:
     try:
-        ingest_document.delay(document_id)
+        app.send_task("ingestion.tasks.ingest_document", args=[document_id])
     except Exception:
         # The broker is down: the row stays queued and start-up requeues it. Nothing is lost.
         log.warning("could not enqueue document %s; it stays queued", document_id)
 
 
-def refusal(collection: Collection, name: str, path: str, size: int, sha256: str) -> str:
-    """Why this file must not be ingested, or "" when it may."""
+def enqueue_optimize() -> None:
+    try:
+        app.send_task("ingestion.tasks.optimize_index")
+    except Exception:
+        log.warning("could not enqueue the index optimisation; the next burst will")
+
+
+def refusal(collection: Collection, name: str, size: int, sha256: str, seen: dict[str, str]) -> str:
+    """Why this file must not be ingested, or "" when it may. `seen`: this upload's files so far."""
     extension = Path(name).suffix.lower()
     if extension not in SUPPORTED:
         return f"Files of type {extension or '(none)'} are not supported."
@@ -83,29 +95,32 @@ def refusal(collection: Collection, name: str, path: str, size: int, sha256: str
         .exclude(status__in=[Status.FAILED, Status.SKIPPED])
         .first()
     )
-    if twin is not None:
-        return f"Skipped as a duplicate of {twin.label}."
+    if twin is not None or sha256 in seen:
+        return f"Skipped as a duplicate of {twin.label if twin else seen[sha256]}."
     return ""
 
 
-def add(
+def stage(
     collection: Collection,
     content: IO[bytes],
     *,
     name: str,
-    path: str = "",
+    path: str,
     user: User | None,
-    batch: uuid.UUID | None = None,
+    batch: uuid.UUID,
+    seen: dict[str, str],
 ) -> Document:
-    """One file becomes one Document (inside the caller's transaction), queued or refused."""
+    """One file becomes one unsaved Document, queued or refused; a queued one's file is stored."""
     name, path = clean_name(name), clean_path(path)
     size = content.seek(0, 2)
     sha256 = sha256_of(content)
-    reason = refusal(collection, name, path, size, sha256)
+    reason = refusal(collection, name, size, sha256, seen)
+    # Files of one upload are never versions of each other (two attachments may share a name).
     previous = (
         collection.documents.filter(original_name=name, path=path)
         .exclude(status=Status.SKIPPED)
         .exclude(sha256=sha256)
+        .exclude(batch=batch)
         .order_by("-id")
         .first()
     )
@@ -125,22 +140,59 @@ def add(
         document.status = Status.SKIPPED if reason.startswith("Skipped") else Status.FAILED
         document.error = reason
     else:
+        seen[sha256] = document.label
         document.file.save(name, File(content), save=False)
+    return document
+
+
+def refused(
+    collection: Collection, name: str, reason: str, user: User | None, batch: uuid.UUID
+) -> Document:
+    """An unsaved failed Document for a file that could not even be read (an archive member)."""
+    return Document(
+        collection=collection,
+        title=name[:300],
+        original_name=clean_name(name),
+        extension=Path(name).suffix.lower()[:16],
+        size=0,
+        sha256="",
+        status=Status.FAILED,
+        error=reason,
+        uploaded_by=user,
+        batch=batch,
+    )
+
+
+def commit(document: Document) -> Document:
+    """Save a staged document and its audit event (inside the caller's transaction)."""
     document.save()
+    replaces = {"replaces": document.replaces_id} if document.replaces_id else {}
     audit.record(
         audit.Action.UPLOAD,
-        user,
+        document.uploaded_by,
         document,
         label=document.label,
-        detail={
-            "sha256": sha256,
-            "status": document.status,
-            **({"replaces": previous.pk} if previous is not None and document.replaces else {}),
-        },
+        detail={"sha256": document.sha256, "status": document.status, **replaces},
     )
     if document.status == Status.QUEUED:
         transaction.on_commit(partial(enqueue, document.pk))
     return document
+
+
+def commit_all(staged: list[Document]) -> list[Document]:
+    """One short transaction for the rows and events; a failure leaves no file behind."""
+    try:
+        with transaction.atomic():
+            return [commit(document) for document in staged]
+    except BaseException:
+        discard(staged)
+        raise
+
+
+def discard(staged: list[Document]) -> None:
+    for document in staged:
+        if document.file:
+            document.file.delete(save=False)
 
 
 def upload(
@@ -149,8 +201,6 @@ def upload(
     user: User | None,
     paths: Sequence[str] = (),
 ) -> list[Document]:
-    from ingestion import archives
-
     if not files:
         raise UploadRejected("Choose at least one file.")
     if len(files) > settings.MAX_FILES_PER_UPLOAD:
@@ -161,72 +211,108 @@ def upload(
                 f"{clean_name(f.name or '')} is larger than "
                 f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
             )
-    batch = uuid.uuid4()
-    created: list[Document] = []
-    with transaction.atomic():
+    batch, seen, staged = uuid.uuid4(), dict[str, str](), list[Document]()
+    try:
         for n, f in enumerate(files):
             # A folder upload sends each file's relative path alongside it.
             folder = str(Path(paths[n]).parent) if n < len(paths) and paths[n] else ""
             name = clean_name(f.name or "")
-            if Path(name).suffix.lower() in ARCHIVES:
-                created += archives.expand(collection, f, name, user=user, batch=batch)
-            else:
-                created.append(add(collection, f, name=name, path=folder, user=user, batch=batch))
-    return created
+            if Path(name).suffix.lower() not in ARCHIVES:
+                staged.append(
+                    stage(collection, f, name=name, path=folder, user=user, batch=batch, seen=seen)
+                )
+                continue
+            for member in archives.members(f):
+                if member.content is None:
+                    staged.append(
+                        refused(collection, member.name or name, member.reason, user, batch)
+                    )
+                else:
+                    folder = f"{name}/{member.folder}" if member.folder else name
+                    staged.append(
+                        stage(collection, member.content, name=member.filename, path=folder,
+                              user=user, batch=batch, seen=seen)
+                    )  # fmt: skip
+    except BaseException:
+        discard(staged)
+        raise
+    return commit_all(staged)
 
 
 def add_attachments(parent: Document, attachments: list[Attachment]) -> None:
     """Mail attachments become documents; a redelivered parse adds none twice."""
     path = clean_path(f"{parent.path}/{parent.original_name}")
-    with transaction.atomic():
-        for attachment in attachments:
-            with open(attachment.path, "rb") as f:
-                if parent.collection.documents.filter(path=path, sha256=sha256_of(f)).exists():
-                    continue
-                add(
-                    parent.collection,
-                    f,
-                    name=attachment.name,
-                    path=path,
-                    user=parent.uploaded_by,
-                    batch=parent.batch,
-                )
+    staged: list[Document] = []
+    seen: dict[str, str] = {}
+    for attachment in attachments:
+        with open(attachment.path, "rb") as f:
+            if parent.collection.documents.filter(path=path, sha256=sha256_of(f)).exists():
+                continue
+            staged.append(
+                stage(parent.collection, f, name=attachment.name, path=path,
+                      user=parent.uploaded_by, batch=parent.batch or uuid.uuid4(), seen=seen)
+            )  # fmt: skip
+    commit_all(staged)
 
 
 def reingest(document: Document, actor: User) -> None:
     with transaction.atomic():
+        # A worker still on the old run loses its lease and stops at its next step.
         Document.objects.filter(pk=document.pk).exclude(status=Status.SKIPPED).update(
-            status=Status.QUEUED, error="", attempts=0
+            status=Status.QUEUED, error="", attempts=0, lease_owner="", lease_until=None
         )
         audit.record(audit.Action.REINGEST, actor, document)
         transaction.on_commit(lambda: enqueue(document.pk))
 
 
-def remove(document: Document, actor: User | None, detail: dict) -> None:
-    """Points first (verified by a count of zero), then the row and its tombstone, then the file."""
+def remove(
+    document: Document, actor: User | None, detail: dict, *, tombstone: bool = False
+) -> None:
+    """Points first (verified by a count of zero), then in one transaction the tombstone, the
+    event and the row, then the file."""
     index.delete(document.pk)
     with transaction.atomic():
+        if tombstone:
+            Tombstone.objects.create(
+                collection=document.collection,
+                sha256=document.sha256,
+                name=document.label[:300],
+                deleted_by=actor,
+            )
         audit.record(audit.Action.DELETE, actor, document, label=document.label, detail=detail)
         document.delete()
     document.file.delete(save=False)
 
 
 def delete(document: Document, actor: User) -> None:
-    if document.status != Status.SKIPPED:
-        Tombstone.objects.create(
-            collection=document.collection,
-            sha256=document.sha256,
-            name=document.label[:300],
-            deleted_by=actor,
-        )
-    remove(document, actor, {"sha256": document.sha256, "tombstone": True})
+    tombstone = document.status != Status.SKIPPED
+    remove(
+        document, actor, {"sha256": document.sha256, "tombstone": tombstone}, tombstone=tombstone
+    )
 
 
-def retire(old_id: int, new: Document) -> None:
-    """The new version's points are written: only now do the old version's go."""
-    old = Document.objects.filter(pk=old_id).first()
-    if old is not None:
-        remove(old, new.uploaded_by, {"sha256": old.sha256, "superseded_by": new.pk})
+def settle_versions(document: Document) -> None:
+    """`document` became ready: every older ready version of it is retired, or this one is when
+    a newer version is ready already. Versions are ordered by upload (row id); the files of one
+    upload are distinct documents, never versions of each other."""
+    ready = Document.objects.filter(
+        collection_id=document.collection_id,
+        original_name=document.original_name,
+        path=document.path,
+        status=Status.READY,
+    ).exclude(pk=document.pk)
+    if document.batch is not None:
+        ready = ready.exclude(batch=document.batch)
+    newer = ready.filter(pk__gt=document.pk).order_by("pk").first()
+    if newer is not None:
+        retire(document, newer)
+        return
+    for old in ready.filter(pk__lt=document.pk):
+        retire(old, document)
+
+
+def retire(old: Document, new: Document) -> None:
+    remove(old, new.uploaded_by, {"sha256": old.sha256, "superseded_by": new.pk})
 
 
 def delete_collection_documents(collection: Collection, actor: User) -> int:
@@ -242,7 +328,11 @@ def reingest_collection(collection: Collection, actor: User) -> None:
 
 
 def requeue_stuck() -> int:
-    stuck = list(Document.objects.filter(status__in=ACTIVE).values_list("pk", flat=True))
-    for pk in stuck:
+    """Queued documents (their message may be lost) and those whose worker's lease ran out.
+    A document another worker is processing is left alone."""
+    expired = Q(lease_until=None) | Q(lease_until__lt=timezone.now())
+    stuck = Document.objects.filter(status__in=ACTIVE).filter(Q(status=Status.QUEUED) | expired)
+    pks = list(stuck.values_list("pk", flat=True))
+    for pk in pks:
         enqueue(pk)
-    return len(stuck)
+    return len(pks)

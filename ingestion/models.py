@@ -88,6 +88,23 @@ class Document(models.Model):
         return f"{self.path}/{self.original_name}" if self.path else self.original_name
 
 
+class DocumentPage(models.Model):
+    """One page of a document's text as parsed at ingestion: the page view reads it from here."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="page_texts")
+    number = models.PositiveIntegerField()
+    text = models.TextField()
+    heading = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "number"], name="unique_document_page")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} p. {self.number}"
+
+
 FINISHED = {
     Document.Status.READY,
     Document.Status.FAILED,

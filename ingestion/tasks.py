@@ -1,10 +1,11 @@
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from ingestion import index, pipeline
 
 
 @shared_task(
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(ConnectionError, TimeoutError),
@@ -16,8 +17,10 @@ from ingestion import index, pipeline
     soft_time_limit=settings.INGEST_TIME_LIMIT_SECONDS,
     time_limit=settings.INGEST_TIME_LIMIT_SECONDS + 60,
 )
-def ingest_document(document_id: int) -> None:
-    pipeline.ingest(document_id)
+def ingest_document(self: Task, document_id: int) -> None:
+    wait = pipeline.ingest(document_id)
+    if wait:  # another worker holds the document: look again when its lease would run out
+        raise self.retry(countdown=wait, max_retries=None)
 
 
 @shared_task(ignore_result=True)

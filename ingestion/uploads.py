@@ -1,9 +1,16 @@
 """An upload handler that drops a file the moment it passes the size limit, so an oversized
-upload is never buffered whole, in memory or on disk."""
+upload is never buffered whole, in memory or on disk, and refuses a body cut off mid-request."""
+
+from typing import IO
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
+
+
+class Truncated(MultiPartParserError):
+    """The body ended before its Content-Length: the connection dropped mid-upload."""
 
 
 class SizeLimit(FileUploadHandler):
@@ -14,6 +21,17 @@ class SizeLimit(FileUploadHandler):
         self.files = 0
         self.too_large: list[str] = []
         self.dropped: list[int] = []  # positions of the files dropped, to drop their paths too
+        self.body_length = 0
+
+    def handle_raw_input(
+        self,
+        input_data: IO[bytes],
+        META: dict[str, str],  # noqa: N803 (Django's name)
+        content_length: int,
+        boundary: str,
+        encoding: str | None = None,
+    ) -> None:
+        self.body_length = content_length
 
     def new_file(self, *args: object, **kwargs: object) -> None:
         super().new_file(*args, **kwargs)  # type: ignore[arg-type]
@@ -30,3 +48,13 @@ class SizeLimit(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> None:
         return None  # the next handler (memory or temporary file) builds the file
+
+    def upload_complete(self) -> None:
+        # gunicorn ends the body where a dropped connection cut it, and Django's parser then keeps
+        # the files that arrived whole. The parser has read all there was by now; the count is
+        # Django's LimitedStream's (Django 5: `_pos`).
+        received = self.request._stream._pos  # type: ignore[union-attr]
+        if received < self.body_length:
+            raise Truncated(
+                f"The upload was cut off after {received:,} of {self.body_length:,} bytes."
+            )

@@ -1,18 +1,27 @@
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, TooManyFilesSent
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit, params, ratelimit
 from assistant.access import AuthedRequest
 from ingestion import collections, documents, pages
-from ingestion.models import Collection, Document
-from ingestion.uploads import SizeLimit
+from ingestion.models import ACTIVE, FINISHED, Collection, Document
+from ingestion.uploads import SizeLimit, Truncated
+
+log = logging.getLogger(__name__)
+
+DOCUMENTS_PER_PAGE = 50
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -45,6 +54,8 @@ def collection_create(request: AuthedRequest) -> HttpResponse:
             Group.objects.filter(pk__in=params.numbers(request.POST.getlist("groups"))),
             request.user,
         )
+    except collections.RoleGranted as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
     except collections.CollectionError as exc:
         messages.error(request, str(exc))
         return redirect("ingestion:collections")
@@ -52,22 +63,23 @@ def collection_create(request: AuthedRequest) -> HttpResponse:
 
 
 def documents_context(request: AuthedRequest, collection: Collection) -> dict:
-    docs = list(collection.documents.all())
-    latest = docs[0].batch if docs else None
-    batch = [d for d in docs if latest is not None and d.batch == latest]
-    done = sum(1 for d in batch if d.is_finished)
+    docs = collection.documents.all()
+    # The progress bar counts the whole last upload, not the page of the list on screen.
+    latest = docs.values_list("batch", flat=True).first()
+    batch = list(docs.filter(batch=latest).values_list("status", flat=True)) if latest else []
+    done = sum(1 for s in batch if s in FINISHED)
     return {
         "collection": collection,
-        "documents": docs,
-        "running": any(not d.is_finished for d in docs),
+        "page": Paginator(docs, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page")),
+        "running": docs.filter(status__in=ACTIVE).exists(),
         "batch": {
             "total": len(batch),
             "done": done,
             "percent": round(100 * done / len(batch)) if batch else 100,
             "failed": sum(
-                1 for d in batch if d.status in (Document.Status.FAILED, Document.Status.ENCRYPTED)
+                1 for s in batch if s in (Document.Status.FAILED, Document.Status.ENCRYPTED)
             ),
-            "skipped": sum(1 for d in batch if d.status == Document.Status.SKIPPED),
+            "skipped": sum(1 for s in batch if s == Document.Status.SKIPPED),
         },
         "can_manage": access.collections_managed_by(request.user).filter(pk=collection.pk).exists(),
     }
@@ -91,16 +103,24 @@ def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
     limit = SizeLimit(request)
     request.upload_handlers = [limit, *request.upload_handlers]
-    return _upload(request, collection, limit)
-
-
-@csrf_protect
-def _upload(request: AuthedRequest, collection: Collection, limit: SizeLimit) -> HttpResponse:
+    # The body is read here, before the CSRF check reads it, so that a refused one is explained
+    # rather than answered with a bare 400. Nothing is stored on these paths.
     try:
         files = request.FILES.getlist("files")
     except TooManyFilesSent:
         messages.error(request, f"At most {settings.MAX_FILES_PER_UPLOAD} files per upload.")
-        return redirect("ingestion:collection", collection_id=collection.pk)
+        return back_to(request, collection)
+    except Truncated as exc:
+        log.warning("Upload to collection %s refused: %s", collection.pk, exc)
+        messages.error(request, f"{exc} Nothing was uploaded; please upload again.")
+        return back_to(request, collection)
+    return _upload(request, collection, files, limit)
+
+
+@csrf_protect
+def _upload(
+    request: AuthedRequest, collection: Collection, files: list[UploadedFile], limit: SizeLimit
+) -> HttpResponse:
     for name in limit.too_large:
         messages.error(
             request,
@@ -108,7 +128,7 @@ def _upload(request: AuthedRequest, collection: Collection, limit: SizeLimit) ->
             f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB and was not uploaded.",
         )
     if limit.too_large and not files:
-        return redirect("ingestion:collection", collection_id=collection.pk)
+        return back_to(request, collection)
     # Each file's path was sent at its position: a dropped file's path goes with it.
     paths = [p for n, p in enumerate(request.POST.getlist("paths")) if n not in limit.dropped]
     try:
@@ -117,7 +137,16 @@ def _upload(request: AuthedRequest, collection: Collection, limit: SizeLimit) ->
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{len(created)} file(s) uploaded; ingestion has started.")
-    return redirect("ingestion:collection", collection_id=collection.pk)
+    return back_to(request, collection)
+
+
+def back_to(request: HttpRequest, collection: Collection) -> HttpResponse:
+    """Back to the collection page, which shows the messages. The upload script (an htmx-style
+    request) is told where to go: a redirect its request followed would show them to the script."""
+    url = reverse("ingestion:collection", args=[collection.pk])
+    if is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
 
 
 @login_required
@@ -183,7 +212,11 @@ def document_page(request: AuthedRequest, document_id: int, page: int) -> HttpRe
     """A page's extracted text with the cited passage (?chunk=N) marked."""
     document = access.readable_document(request.user, document_id)
     chunk = request.GET.get("chunk", "")
-    text = pages.page_text(document, page, params.number(chunk) if chunk else None)
+    try:
+        text = pages.page_text(document, page, params.number(chunk) if chunk else None)
+    except pages.NotStored:
+        context = {"document": document}
+        return render(request, "ingestion/pages_not_stored.html", context, status=404)
     # The page shows the document's full text: as much an opening as the file download.
     audit.record(
         audit.Action.DOCUMENT_OPENED, request.user, document, detail={"page": page}, request=request
@@ -214,6 +247,8 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
             collections.set_retention(
                 collection, int(days) if days else None, "legal_hold" in request.POST, request.user
             )
+        except collections.RoleGranted as exc:
+            return HttpResponseBadRequest(str(exc), content_type="text/plain")
         except collections.CollectionError as exc:
             messages.error(request, str(exc))
         else:

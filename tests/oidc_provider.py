@@ -1,7 +1,8 @@
 """A small OpenID Connect provider for the tests, served over real HTTP on 127.0.0.1: the
 authorization-code flow with PKCE, RS256 ID tokens whose key is published at /jwks, userinfo.
-Tests set `claims` (the next user to sign in) and may sign with `signing_key` or for `audience`
-other than the published key and the client, to see the relying party refuse the token."""
+Tests set `claims` (the next user to sign in; `sub` defaults to the username) and may sign with
+`signing_key` or for `audience` other than the published key and the client, or answer userinfo
+for `userinfo_subject`, to see the relying party refuse the token."""
 
 import base64
 import hashlib
@@ -33,6 +34,7 @@ class Provider:
         self.claims: dict = {}
         self.signing_key = PROVIDER_KEY
         self.audience = CLIENT_ID
+        self.userinfo_subject: str | None = None  # set: userinfo describes someone else
         self.grants: dict[str, dict] = {}  # code -> what /authorize was asked for
         self.access_tokens: dict[str, dict] = {}  # access token -> userinfo claims
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -74,11 +76,12 @@ class Provider:
         ):
             return 400, {"error": "invalid_grant"}
         claims = grant["claims"]
+        subject = claims.get("sub", claims.get("preferred_username", claims.get("email")))
         now = int(time.time())
         id_token = jwt.encode(
             {
                 "iss": self.url,
-                "sub": claims.get("sub", claims.get("preferred_username", claims.get("email"))),
+                "sub": subject,
                 "aud": self.audience,
                 "iat": now,
                 "exp": now + 300,
@@ -89,7 +92,7 @@ class Provider:
             headers={"kid": KEY_ID},
         )
         access_token = secrets.token_urlsafe(16)
-        self.access_tokens[access_token] = claims
+        self.access_tokens[access_token] = {**claims, "sub": self.userinfo_subject or subject}
         return 200, {"access_token": access_token, "id_token": id_token, "token_type": "Bearer"}
 
     def userinfo(self, authorization: str) -> tuple[int, dict]:

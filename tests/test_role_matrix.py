@@ -8,6 +8,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistant import people
 from assistant.models import Conversation, QueryRecord
+from ingestion import pages
+from ingestion.parsing import Page
 from tests.factories import make_collection, make_document, make_user
 
 ROLES = ["anonymous", "employee", "collection admin", "auditor", "deactivated", "superuser"]
@@ -49,6 +51,8 @@ def world(db):  # noqa: ANN001, ANN201
     employee = make_user("employee", groups=["Legal"])
     auditor = make_user("auditor")
     people.set_roles(auditor, ["auditor"], actor=None)
+    document = make_document(legal, "a.txt", b"Legal words")
+    pages.store(document.pk, [Page(1, "Legal words")])  # as its ingestion would
     return {
         "users": {
             "employee": employee,
@@ -58,7 +62,7 @@ def world(db):  # noqa: ANN001, ANN201
             "superuser": make_user("root", is_superuser=True, is_staff=True),
         },
         "legal": legal,
-        "document": make_document(legal, "a.txt", b"Legal words"),
+        "document": document,
         "conversation": Conversation.objects.create(user=employee, title="Mine"),
         "record": QueryRecord.objects.create(username="employee", question="What?"),
     }

@@ -1,6 +1,7 @@
 // Bulk upload: a chosen folder or files and folders dropped on the form are posted with each
-// file's relative path, so the collection keeps the folder structure. Without this script the
-// form still uploads the chosen files (folders then lose their paths, nothing else).
+// file's relative path, so the collection keeps the folder structure, and the form shows the
+// bytes sent and says so when the request fails. Without this script the form still uploads
+// the chosen files (folders then lose their paths, nothing else).
 "use strict";
 
 (function () {
@@ -8,7 +9,27 @@
   if (!form) return;
   const zone = form.querySelector("[data-drop-zone]");
   const folder = form.querySelector("[data-folder]");
+  const button = form.querySelector("button[type=submit]");
+  const bar = form.querySelector("[data-upload-progress]");
+  const sent = form.querySelector("[data-upload-sent]");
+  const failure = form.querySelector("[data-upload-error]");
   let dropped = [];
+
+  const megabytes = (bytes) => (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  const stay = (event) => event.preventDefault(); // leaving the page would cut the upload off
+
+  function finish() {
+    window.removeEventListener("beforeunload", stay);
+    bar.hidden = true;
+    sent.textContent = "";
+    button.disabled = false;
+  }
+
+  function fail(message) {
+    finish();
+    failure.textContent = message;
+    failure.hidden = false;
+  }
 
   function readEntry(entry, prefix) {
     return new Promise((resolve) => {
@@ -49,7 +70,7 @@
     zone.textContent = dropped.length + " file(s) ready to upload.";
   });
 
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     const chosen = [...form.querySelector("input[name=files]").files].map((file) => ({ file, path: "" }));
     const inFolder = folder ? [...folder.files].map((file) => ({ file, path: file.webkitRelativePath })) : [];
     const all = [...chosen, ...inFolder, ...dropped];
@@ -60,7 +81,46 @@
       data.append("files", file, file.name);
       data.append("paths", path);
     }
-    const response = await fetch(form.action, { method: "POST", body: data, credentials: "same-origin" });
-    window.location.href = response.url || window.location.href;
+    // XMLHttpRequest, not fetch: only it reports the bytes of the body sent so far.
+    const request = new XMLHttpRequest();
+    let whole = false; // every byte sent: the server may have stored the upload
+    request.upload.addEventListener("progress", (progress) => {
+      if (!progress.lengthComputable) return;
+      bar.max = progress.total;
+      bar.value = progress.loaded;
+      sent.textContent = megabytes(progress.loaded) + " of " + megabytes(progress.total) + " sent";
+    });
+    request.upload.addEventListener("load", () => {
+      whole = true;
+      sent.textContent = "All sent; saving…";
+    });
+    request.addEventListener("load", () => {
+      // The server names the page to show (the collection, with its messages; or sign-in).
+      const next = request.getResponseHeader("HX-Redirect");
+      if (next || request.status < 400) {
+        finish();
+        window.location.href = next || request.responseURL || window.location.href;
+      } else if ((request.getResponseHeader("Content-Type") || "").startsWith("text/plain")) {
+        fail(request.responseText); // a 429 says how long to wait
+      } else {
+        fail("The server refused the upload (HTTP " + request.status + ").");
+      }
+    });
+    request.addEventListener("error", () =>
+      fail(
+        whole
+          ? "The connection was lost after the files were sent: reload the page to see whether they arrived."
+          : "The upload was interrupted (the connection was lost): nothing was uploaded. Please try again.",
+      ),
+    );
+    request.addEventListener("abort", () => fail("The upload was cancelled: nothing was uploaded."));
+    failure.hidden = true;
+    button.disabled = true;
+    bar.value = 0;
+    bar.hidden = false;
+    window.addEventListener("beforeunload", stay);
+    request.open("POST", form.action);
+    request.setRequestHeader("HX-Request", "true"); // answered with HX-Redirect, not a redirect
+    request.send(data);
   });
 })();

@@ -178,7 +178,9 @@ def test_purge_blanks_expired_content_and_the_chain_still_verifies(people) -> No
     kept = finished_record(scope=[], created_at=old)
     out = StringIO()
     call_command("purge_audit", stdout=out)
-    assert out.getvalue() == "closed 0 abandoned query record(s)\npurged 1 query record(s)\n"
+    assert out.getvalue() == (
+        "closed 0 abandoned query record(s)\npurged 1 query record(s)\npurged 0 event(s)\n"
+    )
     expired.refresh_from_db()
     assert expired.purged_at and expired.question == "" and expired.answer == ""
     assert expired.hash and expired.username == "alice"

@@ -8,14 +8,17 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
+from assistant.models import AuditEvent, SsoIdentity
 from tests.conftest import login
 from tests.factories import PASSWORD, make_group, make_user
 from tests.oidc_provider import CLIENT_ID, OTHER_KEY, Provider
@@ -250,11 +253,100 @@ def test_sso_usernames_fall_back_to_the_email(provider, db) -> None:  # noqa: AN
     assert signed_in_as(client) == "erin@example.org"
 
 
-def test_sso_matches_an_existing_user_by_username(people, provider) -> None:  # noqa: ANN001
+def sso_only(user: User) -> User:
+    """An account made by single sign-on before identities were stored: no password."""
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def refusal_of(client: Client, response) -> str:  # noqa: ANN001
+    """Where a refused SSO sign-in lands: the sign-in page, with the reason."""
+    assert response.status_code == 302 and response["Location"] == reverse("login")
+    page = client.get(reverse("login")).content.decode()
+    return re.search(r'<li class="error">(.*?)</li>', page, re.S).group(1)
+
+
+def test_a_provider_user_renamed_to_admin_does_not_become_admin(provider, db) -> None:  # noqa: ANN001
+    make_user("admin", is_superuser=True, is_staff=True)
     client = Client()
-    sign_in_with_sso(client, provider, preferred_username="teammate", groups=["Legal"])
+    sign_in_with_sso(client, provider, sub="u-7", preferred_username="mallory", groups=[])
+    client.post(reverse("logout"))
+    # Renamed at the provider: still the same provider account, so still mallory here.
+    sign_in_with_sso(client, provider, sub="u-7", preferred_username="admin", groups=[])
+    assert signed_in_as(client) == "mallory"
+    assert not User.objects.get(username="mallory").is_superuser
+    # A provider account never seen before gets no existing account with a password either.
+    newcomer = Client()
+    response = sign_in_with_sso(newcomer, provider, sub="u-8", preferred_username="admin")
+    assert "“admin” already exists" in refusal_of(newcomer, response)
+    assert signed_in_as(newcomer) is None
+    assert not SsoIdentity.objects.filter(user__username="admin").exists()
+
+
+def test_sso_keeps_the_account_when_the_username_changes(provider, db) -> None:  # noqa: ANN001
+    sign_in_with_sso(Client(), provider, sub="u-9", preferred_username="carol", groups=[])
+    client = Client()
+    sign_in_with_sso(client, provider, sub="u-9", preferred_username="caroline", groups=[])
+    assert signed_in_as(client) == "carol"
+    assert not User.objects.filter(username="caroline").exists()
+    identity = SsoIdentity.objects.get()
+    assert identity.user.username == "carol"
+    assert (identity.issuer, identity.subject) == (provider.url, "u-9")
+
+
+def test_sso_takes_the_issuer_from_the_signed_id_token(provider, db) -> None:  # noqa: ANN001
+    # Claims set here reach userinfo only; the ID token's `iss` stays the provider's.
+    sign_in_with_sso(Client(), provider, sub="u-4", preferred_username="dora", iss="https://x.org")
+    assert SsoIdentity.objects.get().issuer == provider.url
+
+
+def test_sso_refuses_an_account_with_a_password_until_an_admin_links_it(people, provider) -> None:  # noqa: ANN001
+    client = Client()
+    response = sign_in_with_sso(client, provider, sub="u-3", preferred_username="teammate")
+    assert "Ask an administrator to link it" in refusal_of(client, response)
+    assert signed_in_as(client) is None
+
+    out = StringIO()
+    call_command("link_sso", "teammate", provider.url, "u-3", stdout=out)
+    assert out.getvalue() == f"linked u-3 at {provider.url} to teammate\n"
+    event = AuditEvent.objects.get(action="sso_linked")
+    assert event.target_label == "teammate" and event.actor_ref is None
+    assert event.detail == {"issuer": provider.url, "subject": "u-3", "by": "link_sso"}
+    sign_in_with_sso(client, provider, sub="u-3", preferred_username="tm", groups=["Legal"])
     assert signed_in_as(client) == "teammate"
-    assert User.objects.filter(username="teammate").count() == 1
+
+
+def test_link_sso_refuses_an_unknown_user_or_an_identity_linked_elsewhere(people) -> None:  # noqa: ANN001
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        call_command("link_sso", "nobody", "https://id.example.org", "u-1")
+    call_command("link_sso", "teammate", "https://id.example.org", "u-1", stdout=StringIO())
+    with pytest.raises(CommandError, match="already linked to 'teammate'"):
+        call_command("link_sso", "outsider", "https://id.example.org", "u-1")
+    assert list(SsoIdentity.objects.values_list("user__username", flat=True)) == ["teammate"]
+
+
+def test_sso_binds_an_sso_only_account_once(provider, db) -> None:  # noqa: ANN001
+    sso_only(make_user("legacy"))
+    sso_only(make_user("root", is_superuser=True))
+    client = Client()
+    sign_in_with_sso(client, provider, sub="u-1", preferred_username="legacy", groups=[])
+    assert signed_in_as(client) == "legacy"
+    assert SsoIdentity.objects.get().user.username == "legacy"
+    for other in ("legacy", "root"):  # already bound to another; a superuser
+        client = Client()
+        response = sign_in_with_sso(client, provider, sub="u-2", preferred_username=other)
+        assert f"“{other}” already exists" in refusal_of(client, response)
+    assert SsoIdentity.objects.count() == 1
+
+
+def test_sso_refuses_userinfo_about_another_subject(provider, db) -> None:  # noqa: ANN001
+    provider.userinfo_subject = "u-admin"
+    client = Client()
+    response = sign_in_with_sso(client, provider, sub="u-5", preferred_username="eve")
+    assert response.status_code == 302 and response["Location"] == reverse("login")
+    assert signed_in_as(client) is None
+    assert not User.objects.filter(username="eve").exists()
 
 
 @pytest.mark.parametrize("forgery", ["signed with another key", "issued to another client"])
@@ -272,10 +364,9 @@ def test_sso_refuses_a_forged_id_token(forgery: str, provider, db) -> None:  # n
 
 def test_sso_claims_neither_grant_nor_remove_roles(settings, monkeypatch, provider, db) -> None:  # noqa: ANN001
     from assistant import access, people
-    from assistant.models import AuditEvent
 
     configure_sso(settings, monkeypatch, provider, OIDC_CREATE_GROUPS="true")
-    auditor = make_user("ana")
+    auditor = sso_only(make_user("ana"))
     people.set_roles(auditor, ["auditor"], actor=None)
     sign_in_with_sso(Client(), provider, preferred_username="ana", groups=["Night shift"])
     sign_in_with_sso(Client(), provider, preferred_username="mallory", groups=["Auditors"])

@@ -3,6 +3,7 @@
 import io
 import zipfile
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -280,3 +281,63 @@ def test_files_after_an_oversized_one_keep_their_own_folders(people, settings) -
     assert "big.txt is larger than" in page
     folders = dict(Document.objects.values_list("original_name", "path"))
     assert folders == {"a.txt": "Docs", "b.txt": "Docs/2024"}
+
+
+def upload_version(client, collection, text: bytes) -> Document:  # noqa: ANN001
+    post(client, collection, [SimpleUploadedFile("v.txt", text)])
+    return Document.objects.latest("pk")
+
+
+def test_a_ready_version_retires_every_older_one_past_a_failed_one(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    v1 = upload_version(client, people.legal, b"Version one.")
+    pipeline.ingest(v1.pk)
+    v2 = upload_version(client, people.legal, b"Version two.")
+    Document.objects.filter(pk=v2.pk).update(status=Status.FAILED, error="broken")
+    v3 = upload_version(client, people.legal, b"Version three.")
+    assert v3.replaces_id == v2.pk  # the newest earlier upload, failed or not
+    pipeline.ingest(v3.pk)
+    assert not Document.objects.filter(pk=v1.pk).exists() and index.count(v1.pk) == 0
+    assert [h.text for h in index.search("version", [people.legal.pk], 5)] == ["Version three."]
+
+
+def test_an_older_version_finishing_last_is_retired_not_the_newer(people) -> None:  # noqa: ANN001
+    client = login(people.owner)
+    v1 = upload_version(client, people.legal, b"Version one.")
+    pipeline.ingest(v1.pk)
+    v2 = upload_version(client, people.legal, b"Version two.")
+    v3 = upload_version(client, people.legal, b"Version three.")
+    pipeline.ingest(v3.pk)  # the newest finishes first
+    assert not Document.objects.filter(pk=v1.pk).exists()
+    pipeline.ingest(v2.pk)
+    assert list(Document.objects.values_list("pk", flat=True)) == [v3.pk]
+    assert index.count(v2.pk) == 0 and index.count(v3.pk) > 0
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_same_named_members_of_one_upload_are_distinct_documents(people) -> None:  # noqa: ANN001
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("notes.txt", b"First notes about lunch.")
+        z.writestr("notes.txt", b"Second notes about parking.")  # zip allows a repeated name
+    post(login(people.owner), people.legal, [SimpleUploadedFile("b.zip", archive.getvalue())])
+    ingest_all()
+    rows = Document.objects.filter(original_name="notes.txt")
+    assert [d.status for d in rows] == [Status.READY, Status.READY]
+    assert all(d.replaces_id is None for d in rows)
+
+
+def test_same_named_mail_attachments_are_distinct_documents(people, tmp_path) -> None:  # noqa: ANN001
+    from ingestion import documents
+    from ingestion.parsing import Attachment
+
+    parent = post(login(people.owner), people.legal, [SimpleUploadedFile("m.txt", b"Mail.")])
+    parent = Document.objects.get()
+    files = []
+    for n, text in enumerate((b"Scan of the first invoice.", b"Scan of the second invoice.")):
+        (tmp_path / str(n)).write_bytes(text)
+        files.append(Attachment(name="scan.txt", path=str(tmp_path / str(n))))
+    documents.add_attachments(parent, files)
+    ingest_all()
+    scans = Document.objects.filter(original_name="scan.txt")
+    assert [d.status for d in scans] == [Status.READY, Status.READY]

@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 
 from assistant.models import AuditEvent
-from ingestion import index, pipeline
+from ingestion import index, pages, parsing, pipeline
+from ingestion.models import Document, DocumentPage
+from ingestion.parsing import Page
 from tests.assistant.test_chat import ask
 from tests.conftest import login
 from tests.factories import make_document, make_docx, make_pdf
@@ -48,8 +50,14 @@ def test_the_cited_passage_is_marked_on_its_page(people, name: str) -> None:  # 
         assert f"{reverse('ingestion:document_file', args=[document.pk])}#page=2" in page
 
 
+def ingested(collection, name: str, content: bytes):  # noqa: ANN001, ANN201
+    document = make_document(collection, name, content)
+    pipeline.ingest(document.pk)
+    return document
+
+
 def test_outsiders_get_404_for_existing_and_missing_documents(people) -> None:  # noqa: ANN001
-    document = make_document(people.legal, "policy.txt", PASSAGE.encode())
+    document = ingested(people.legal, "policy.txt", PASSAGE.encode())
     outsider = login(people.outsider)
     assert outsider.get(page_url(document.pk, 1, 0)).status_code == 404
     assert outsider.get(page_url(document.pk + 999, 1)).status_code == 404
@@ -69,7 +77,7 @@ def test_a_chunk_number_cannot_pull_in_text_of_another_document(people) -> None:
 
 
 def test_page_text_is_escaped(people) -> None:  # noqa: ANN001
-    document = make_document(people.legal, "x.txt", b"<script>alert(1)</script> words")
+    document = ingested(people.legal, "x.txt", b"<script>alert(1)</script> words")
     page = login(people.teammate).get(page_url(document.pk, 1)).content.decode()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
 
@@ -82,7 +90,7 @@ def test_chat_sources_link_to_the_marked_passage(people, fake_llm) -> None:  # n
 
 
 def test_viewing_a_page_is_audited_with_its_number(people) -> None:  # noqa: ANN001
-    document = make_document(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
+    document = ingested(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
     opened = AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED)
     assert login(people.teammate).get(page_url(document.pk, 2)).status_code == 200
     [event] = opened
@@ -93,10 +101,78 @@ def test_viewing_a_page_is_audited_with_its_number(people) -> None:  # noqa: ANN
 
 
 def test_a_page_the_viewer_may_not_see_is_not_audited_as_opened(people) -> None:  # noqa: ANN001
-    document = make_document(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
+    document = ingested(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
     assert login(people.outsider).get(page_url(document.pk, 1)).status_code == 404
     assert login(people.teammate).get(page_url(document.pk, 3)).status_code == 404  # no page 3
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED).exists()
     assert AuditEvent.objects.get(action=AuditEvent.Action.ACCESS_DENIED).actor_username == (
         "outsider"
     )
+
+
+def test_the_page_view_reads_stored_pages_and_never_parses(people, monkeypatch) -> None:  # noqa: ANN001
+    document = ingested(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
+
+    def no_parsing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the web must not parse")
+
+    # parse_file runs the parser child through subprocess.run: neither may happen in the web.
+    monkeypatch.setattr(parsing, "parse_file", no_parsing)
+    monkeypatch.setattr(parsing.subprocess, "run", no_parsing)
+    page = login(people.teammate).get(page_url(document.pk, 2)).content.decode()
+    assert PASSAGE in page and "Page 2 of 2" in page
+    stored = DocumentPage.objects.filter(document=document).order_by("number")
+    assert [p.number for p in stored] == [1, 2] and PASSAGE in stored[1].text
+
+
+def test_a_document_without_stored_pages_asks_for_a_reingest(people) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "policy.txt", PASSAGE.encode())  # not ingested
+    response = login(people.teammate).get(page_url(document.pk, 1))
+    assert response.status_code == 404
+    assert "not stored yet" in response.content.decode()
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.READY)
+    response = login(people.teammate).get(page_url(document.pk, 1))
+    assert response.status_code == 404
+    assert "Re-ingest the document to view its pages" in response.content.decode()
+    response = login(people.outsider).get(page_url(document.pk, 1))
+    assert response.status_code == 404 and "policy" not in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED).exists()
+
+
+def test_a_document_without_a_file_is_a_404(people) -> None:  # noqa: ANN001
+    document = ingested(people.legal, "policy.txt", PASSAGE.encode())
+    Document.objects.filter(pk=document.pk).update(file="")
+    assert login(people.teammate).get(page_url(document.pk, 1)).status_code == 404
+    assert login(people.outsider).get(page_url(document.pk, 1)).status_code == 404
+
+
+def test_sections_of_one_page_are_one_page(people) -> None:  # noqa: ANN001
+    content = make_docx(["Introduction."], headings={"Refunds": PASSAGE})
+    document = make_document(people.legal, "policy.docx", content)
+    hit = cited(document, people.legal.pk)
+    page = login(people.teammate).get(page_url(document.pk, 1, hit.chunk_no)).content.decode()
+    marked = page.split('<mark id="passage">')[1].split("</mark>")[0]
+    assert "Introduction." in page and PASSAGE in marked and "Introduction." not in marked
+    assert "Page 1 of 1" in page
+
+
+def test_previous_and_next_skip_pages_without_text(people) -> None:  # noqa: ANN001
+    document = ingested(people.legal, "gap.pdf", make_pdf(["One.", "", "Three."]))
+    page = login(people.teammate).get(page_url(document.pk, 1)).content.decode()
+    assert "Page 1 of 3" in page and f'href="{page_url(document.pk, 3)}">next' in page
+    page = login(people.teammate).get(page_url(document.pk, 3)).content.decode()
+    assert f'href="{page_url(document.pk, 1)}">previous' in page and ">next<" not in page
+
+
+def test_storing_pages_replaces_them(people) -> None:  # noqa: ANN001
+    document = make_document(people.legal, "policy.txt", PASSAGE.encode())
+    pages.store(document.pk, [Page(1, "Old one."), Page(2, "Old two.")])
+    pages.store(document.pk, [Page(1, "New one.", "Intro"), Page(1, "More of one.")])
+    stored = DocumentPage.objects.filter(document=document)
+    assert [(p.number, p.text, p.heading) for p in stored] == [
+        (1, "New one.\n\nMore of one.", "Intro")
+    ]
+    gone = document.pk
+    document.delete()  # a document deleted while it was being ingested gets no pages
+    pages.store(gone, [Page(1, "Late.")])
+    assert not DocumentPage.objects.filter(document_id=gone).exists()

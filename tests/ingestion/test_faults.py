@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,10 +124,11 @@ def test_a_poison_document_fails_and_the_queue_keeps_draining(people, celery_wor
     assert status["fine.txt"][0] == status["also.txt"][0] == Status.READY
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_worker(env: dict[str, str], log: Path, name: str = "worker") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "assistant.celery", "worker", "--pool=solo",
-         "--concurrency=1", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
+         "--concurrency=1", "--without-mingle", "--without-gossip", "--loglevel=INFO",
+         f"--hostname={name}@%h"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
@@ -150,19 +152,23 @@ def wait_for_line(log: Path, text: str, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def wait_for_ping(name: str, timeout: float) -> None:
+    from assistant.celery import app
+
+    deadline = time.monotonic() + timeout
+    while not app.control.ping(destination=[name], timeout=0.5):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"worker {name} not answering after {timeout} s")
+
+
 def stop(worker: subprocess.Popen, sig: int) -> None:
     os.killpg(worker.pid, sig)
     worker.wait(timeout=60)
 
 
-@services
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_path) -> None:  # noqa: ANN001
-    from assistant.celery import app
-
-    app.control.purge()
+def worker_env(tmp_path: Path, queue: str) -> dict[str, str]:
     db = connection.settings_dict
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
@@ -171,8 +177,18 @@ def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "EMBEDDED_WORKER": "false",
         "CELERY_WORKER_CONCURRENCY": "1",
-        "CELERY_TASK_DEFAULT_QUEUE": "kill-test",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
+
+
+@services
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_path) -> None:  # noqa: ANN001
+    from assistant.celery import app
+
+    app.control.purge()
+    # A short lease: the killed worker's document is taken again soon after the restart.
+    env = {**worker_env(tmp_path, "kill-test"), "INGEST_LEASE_SECONDS": "15"}
     with own_queue("kill-test"):
         kill_and_redeliver(people, env, tmp_path)
 
@@ -216,3 +232,38 @@ def kill_and_redeliver(people, env: dict[str, str], tmp_path: Path) -> None:  # 
             assert reconcile(repair=False).clean  # the database and the index agree
         finally:
             index.close()
+
+
+@services
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_given_the_same_document_process_it_once(people, tmp_path) -> None:  # noqa: ANN001
+    from assistant.celery import app
+
+    app.control.purge()
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    env = worker_env(tmp_path, "twin-test")
+    with own_queue("twin-test"):
+        workers = [
+            # Each its own shard (Edge admits one process); the claim is what is under test.
+            start_worker({**env, "INDEX_PATH": str(tmp_path / name)}, log, name)
+            for name, log in zip("ab", logs, strict=True)
+        ]
+        try:
+            for name in "ab":
+                wait_for_ping(f"{name}@{socket.gethostname()}", timeout=120)
+            text = " ".join(f"Clause {n} sets the rule for case {n * 7}." for n in range(8000))
+            login(people.owner).post(
+                reverse("ingestion:upload", args=[people.legal.pk]),
+                {"files": [SimpleUploadedFile("long.txt", text.encode())]},
+            )
+            document = Document.objects.get()
+            documents.enqueue(document.pk)  # a second message, as a restart's requeue sends
+            wait_status(document, {Status.READY, Status.FAILED}, timeout=300)
+        finally:
+            for worker in workers:
+                stop(worker, signal.SIGTERM)
+    assert document.status == Status.READY and document.attempts == 1, document.error
+    processed = [f"document {document.pk}: 256 of" in log.read_text() for log in logs]
+    assert sorted(processed) == [False, True], [log.read_text()[-2000:] for log in logs]
+    # The other one did get the document, and left it to the lease holder.
+    assert "held by another worker" in logs[processed.index(False)].read_text()

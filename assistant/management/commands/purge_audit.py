@@ -6,8 +6,9 @@ from assistant import trail
 class Command(BaseCommand):
     help = (
         "Remove the content of query records past their collections' retention period (never "
-        "under legal hold). Hashes and metadata stay, so the chain still verifies. Also closes "
-        "records left pending by a process that died mid-answer."
+        "under legal hold), and of events older than AUDIT_EVENT_RETENTION_DAYS. Hashes and "
+        "metadata stay, so the chain still verifies. Also closes records left pending by a "
+        "process that died mid-answer."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,3 +21,5 @@ class Command(BaseCommand):
         seqs = trail.purge(dry_run=dry_run)
         verb = "would purge" if dry_run else "purged"
         self.stdout.write(f"{verb} {len(seqs)} query record(s)")
+        seqs = trail.purge_events(dry_run=dry_run)
+        self.stdout.write(f"{verb} {len(seqs)} event(s)")
