@@ -28,7 +28,7 @@ def viewed(request: AuthedRequest, page: str, **detail: object) -> None:
     )
 
 
-def page_of(request: AuthedRequest, items) -> object:  # noqa: ANN001
+def page_of(request: AuthedRequest, items) -> object:
     return Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
 
 

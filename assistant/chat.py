@@ -1,5 +1,6 @@
 """answer(): scope → retrieve → prompt → record → stream → record the answer."""
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from assistant import access, audit, grounding, llm, prompts
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index
 
+log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 MAX_REWRITE_CHARS = 500
 NOTHING_FOUND = (
@@ -88,8 +90,7 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
         record = QueryRecord.objects.create(
             user_ref=user.pk,
             username=user.get_username(),
-            group_keys="|"
-            + "".join(f"{g}|" for g in sorted(user.groups.values_list("name", flat=True))),
+            group_keys=QueryRecord.group_keys_of(user.groups.values_list("name", flat=True)),
             conversation_ref=conversation.pk,
             created_at=timezone.now(),
             scope=scope,
@@ -135,10 +136,16 @@ def answer(user: User, conversation: Conversation, question: str) -> Iterator[Ev
         if outcome == QueryRecord.Outcome.ANSWERED:
             # Dangling citations go; sentences no cited passage supports are flagged. The
             # model's own words stay in the record when they differ.
-            checked = grounding.check(content, sources)
-            record.grounding = {**checks, **checked.as_record()}
-            if checked.answer != content:
-                record.grounding["model_answer"], content = content, checked.answer
+            try:
+                checked = grounding.check(content, sources)
+            except Exception:
+                # The answer is kept and recorded unchecked rather than lost with the record.
+                log.exception("grounding check failed for query record %s", record.pk)
+                record.grounding = {**checks, "check_failed": True}
+            else:
+                record.grounding = {**checks, **checked.as_record()}
+                if checked.answer != content:
+                    record.grounding["model_answer"], content = content, checked.answer
         with transaction.atomic():
             message = None
             if outcome != QueryRecord.Outcome.ERROR or content:

@@ -17,7 +17,7 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's hook signature)
+def post_worker_init(worker) -> None:
     import threading
 
     from ingestion import index
@@ -41,7 +41,7 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 (gunicorn's hook signature
         start_worker(settings.CELERY_WORKER_CONCURRENCY)
 
 
-def worker_exit(server, worker) -> None:  # noqa: ANN001
+def worker_exit(server, worker) -> None:
     from ingestion import index
 
     index.close()  # flush the Edge shard and release its folder lock

@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -133,7 +135,16 @@ class QueryRecord(Chained):
 
     @property
     def group_names(self) -> list[str]:
-        return [g for g in self.group_keys.split("|") if g]
+        return [g.replace("%7C", "|").replace("%25", "%") for g in self.group_keys.split("|") if g]
+
+    @staticmethod
+    def group_key(name: str) -> str:
+        """A group name as one "|name|" entry: a `|` (or `%`) in the name is escaped."""
+        return "|" + name.replace("%", "%25").replace("|", "%7C") + "|"
+
+    @staticmethod
+    def group_keys_of(names: Iterable[str]) -> str:
+        return "|" + "".join(QueryRecord.group_key(n)[1:] for n in sorted(names))
 
 
 class AuditEvent(Chained):

@@ -46,7 +46,7 @@ def query_records(params: Mapping[str, str]) -> QuerySet[QueryRecord]:
     if value := params.get("user", "").strip():
         records = records.filter(username=value)
     if value := params.get("group", "").strip():
-        records = records.filter(group_keys__contains=f"|{value}|")
+        records = records.filter(group_keys__contains=QueryRecord.group_key(value))
     if value := params.get("collection", "").strip():
         records = records.filter(collection_keys__contains=f",{parse_id(value, 'collection')},")
     if value := params.get("document", "").strip():

@@ -133,6 +133,8 @@ def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpRespo
         except Exception:
             log.exception("answer failed")
             yield sse("error", {"message": "Something went wrong; the question was not answered."})
+        finally:
+            events.close()  # finalises the record now, whoever else still holds the generator
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
     response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the tokens back

@@ -14,7 +14,6 @@ still carries its abstract's id as its section, which retrieval quality is score
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -46,7 +45,7 @@ def setup_django(var_dir: str) -> None:
 
 def load_scifact(
     limit: int | None, first_queries: int | None = None
-) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
     corpus = {}
     for line in (SCIFACT / "corpus.jsonl").open():
         row = json.loads(line)
@@ -55,10 +54,10 @@ def load_scifact(
     for line in (SCIFACT / "queries.jsonl").open():
         row = json.loads(line)
         queries[row["_id"]] = row["text"]
-    qrels: dict[str, set[str]] = {}
+    qrels: dict[str, dict[str, int]] = {}
     for line in list((SCIFACT / "qrels" / "test.tsv").open())[1:]:
-        qid, did, _ = line.split("\t")
-        qrels.setdefault(qid, set()).add(did)
+        qid, did, score = line.split("\t")
+        qrels.setdefault(qid, {})[did] = int(score)
     if first_queries:
         qrels = dict(list(qrels.items())[:first_queries])
     queries = {q: queries[q] for q in qrels}  # the judged ones
@@ -69,13 +68,10 @@ def load_scifact(
     return corpus, queries, qrels
 
 
-def ndcg10(ranked: dict[str, list[str]], qrels: dict[str, set[str]]) -> float:
-    scores = []
-    for qid, relevant in qrels.items():
-        docs = ranked.get(qid, [])[:10]
-        dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(docs) if d in relevant)
-        ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), 10)))
-        scores.append(dcg / ideal)
+def ndcg10(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
+    from ingestion.evaluation import ndcg_at  # the app's own, graded; after Django is set up
+
+    scores = [ndcg_at(ranked.get(qid, []), relevant, 10) for qid, relevant in qrels.items()]
     return 100 * sum(scores) / len(scores)
 
 
@@ -155,7 +151,7 @@ def enclave(corpus: dict[str, str], workdir: Path, mixed: list[Path]) -> dict:
     }
 
 
-def timed(call, *args):  # noqa: ANN001, ANN002, ANN201
+def timed(call, *args):
     started = time.perf_counter()
     result = call(*args)
     return time.perf_counter() - started, result
@@ -167,10 +163,10 @@ class Stages:
     def __init__(self) -> None:
         self.spent: dict[str, float] = {}
 
-    def wrap(self, module, name: str, label: str) -> None:  # noqa: ANN001
+    def wrap(self, module, name: str, label: str) -> None:
         real = getattr(module, name)
 
-        def measured(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def measured(*args, **kwargs):
             started = time.perf_counter()
             try:
                 return real(*args, **kwargs)
@@ -191,7 +187,7 @@ def stock(corpus: dict[str, str], mixed: list[Path], queries: dict[str, str]) ->
     return {"wall": wall, "ranked": ranked, "chunks": client.count("stock").count}
 
 
-def stock_index(corpus: dict[str, str], mixed: list[Path]):  # noqa: ANN201
+def stock_index(corpus: dict[str, str], mixed: list[Path]):
     """The stock index as a llama-index user builds it (qdrant-client in memory); its build time."""
     from llama_index.core import (
         Document,

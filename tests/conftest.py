@@ -50,7 +50,7 @@ def clean_index() -> Iterator[None]:
 
 
 @pytest.fixture(params=["edge", "server"])
-def any_engine(request, tmp_path) -> str:  # noqa: ANN001
+def any_engine(request, tmp_path) -> str:
     """Runs a test on both engines: Qdrant Edge (embedded profile) and qdrant-client as a Qdrant
     server's client, against its local mode as the stand-in (the requests a server receives)."""
     if request.param == "server":
@@ -72,7 +72,7 @@ def clean_cache() -> None:
 
 
 @pytest.fixture
-def people(db):  # noqa: ANN001, ANN201
+def people(db):
     """An owner (manages the collection), a teammate (reads it), an outsider (another group)."""
     owner = make_user("owner")
     teammate = make_user("teammate", groups=["Legal"])
@@ -92,7 +92,7 @@ def people(db):  # noqa: ANN001, ANN201
     )
 
 
-def login(user) -> Client:  # noqa: ANN001
+def login(user) -> Client:
     """A signed-in client. Client.login() cannot be used: it passes no request, which django-axes
     needs; the real sign-in form is tested in tests/assistant/test_identity.py."""
     client = Client()
@@ -101,7 +101,7 @@ def login(user) -> Client:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+def celery_worker(django_db_setup, django_db_blocker):
     """A real Celery worker consuming the real broker (Redis, or the folder broker when
     embedded). It runs in this process because the Edge shard admits one process."""
     from celery.contrib.testing.worker import start_worker
@@ -134,7 +134,7 @@ def wait_for_documents(*documents: Document, timeout: float = 120) -> None:
 
 
 @pytest.fixture
-def fake_llm(settings) -> Iterator[FakeLLM]:  # noqa: ANN001
+def fake_llm(settings) -> Iterator[FakeLLM]:
     fake = FakeLLM()
     settings.LLM_BASE_URL = fake.url
     settings.LLM_READ_TIMEOUT = 1.0
@@ -150,7 +150,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def vllm_url(tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+def vllm_url(tmp_path_factory) -> Iterator[str]:
     """The real vLLM CPU server, started once per test session."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
@@ -168,13 +168,13 @@ def vllm_url(tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def real_llm(settings, vllm_url) -> str:  # noqa: ANN001
+def real_llm(settings, vllm_url) -> str:
     settings.LLM_BASE_URL = vllm_url
     llm.client.cache_clear()
     return vllm_url
 
 
-def read_events(response) -> list[tuple[str, dict]]:  # noqa: ANN001
+def read_events(response) -> list[tuple[str, dict]]:
     """Parse a streamed server-sent-events response into (event, data) pairs, in order."""
     import json
 
@@ -195,7 +195,7 @@ def read_events(response) -> list[tuple[str, dict]]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001, ANN201
+def browser_type_launch_args(browser_type_launch_args):
     """Debian's chromium: Playwright cannot download its own browser on these machines."""
     return {
         **browser_type_launch_args,
@@ -221,7 +221,7 @@ def audit_unlocked_for_flush() -> Iterator[None]:
 
     original = flush.Command.handle
 
-    def handle(self, **options):  # noqa: ANN001, ANN202
+    def handle(self, **options):
         connection = connections[options.get("database") or "default"]
         if connection.vendor != "sqlite":
             return original(self, **options)

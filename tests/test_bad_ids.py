@@ -22,7 +22,7 @@ def with_bad(name: str, value: str, *args: int) -> str:
 
 
 @pytest.mark.parametrize("value", BAD)
-def test_a_bad_id_in_the_path_is_a_404(people, value: str) -> None:  # noqa: ANN001
+def test_a_bad_id_in_the_path_is_a_404(people, value: str) -> None:
     document = make_document(people.legal, "a.txt", b"Lunch is at noon.")
     admin = login(make_user("admin", is_superuser=True))
     for name, args in [
@@ -40,7 +40,7 @@ def test_a_bad_id_in_the_path_is_a_404(people, value: str) -> None:  # noqa: ANN
 
 
 @pytest.mark.parametrize("value", BAD)
-def test_a_bad_chunk_number_is_a_400(people, value: str) -> None:  # noqa: ANN001
+def test_a_bad_chunk_number_is_a_400(people, value: str) -> None:
     document = make_document(people.legal, "a.txt", b"Lunch is at noon.")
     url = reverse("ingestion:document_page", args=[document.pk, 1])
     assert login(people.teammate).get(url, {"chunk": value}).status_code == 400
@@ -48,7 +48,7 @@ def test_a_bad_chunk_number_is_a_400(people, value: str) -> None:  # noqa: ANN00
 
 
 @pytest.mark.parametrize("value", BAD)
-def test_bad_ids_in_a_form_are_a_400_and_change_nothing(people, value: str) -> None:  # noqa: ANN001
+def test_bad_ids_in_a_form_are_a_400_and_change_nothing(people, value: str) -> None:
     admin = login(make_user("admin", is_superuser=True))
     legal_group = make_group("Legal")
     response = admin.post(
@@ -70,7 +70,7 @@ def test_bad_ids_in_a_form_are_a_400_and_change_nothing(people, value: str) -> N
 
 
 @pytest.mark.parametrize("value", [*BAD, "9" * 12])  # the last fits int64 but not the column
-def test_a_bad_retention_is_refused_with_a_message(people, value: str) -> None:  # noqa: ANN001
+def test_a_bad_retention_is_refused_with_a_message(people, value: str) -> None:
     owner = login(people.owner)
     url = reverse("ingestion:collection_access", args=[people.legal.pk])
     response = owner.post(
@@ -83,7 +83,7 @@ def test_a_bad_retention_is_refused_with_a_message(people, value: str) -> None: 
 
 
 @pytest.mark.parametrize("value", BAD)
-def test_a_bad_id_in_an_audit_filter_is_refused(db, value: str) -> None:  # noqa: ANN001
+def test_a_bad_id_in_an_audit_filter_is_refused(db, value: str) -> None:
     auditor = login(make_auditor())
     for field in ("collection", "document"):
         response = auditor.get(reverse("audit:index"), {field: value}, follow=True)

@@ -17,7 +17,7 @@ PAGES = ["Cover.", "Meal allowance.\nThe daily meal allowance abroad is 60 euros
 
 
 @pytest.fixture
-def travel_policy(people):  # noqa: ANN001, ANN201
+def travel_policy(people):
     document = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
     pipeline.ingest(document.pk)
     return document
@@ -47,7 +47,7 @@ def count_streamed_tokens(page: Page) -> None:
     )
 
 
-def test_an_employee_sees_tokens_stream_and_opens_a_citation(  # noqa: ANN001
+def test_an_employee_sees_tokens_stream_and_opens_a_citation(
     page: Page, live_server, people, travel_policy, real_llm
 ) -> None:
     sign_in(page, live_server.url, "teammate")
@@ -72,7 +72,7 @@ def test_an_employee_sees_tokens_stream_and_opens_a_citation(  # noqa: ANN001
     expect(page.locator("mark#passage")).to_contain_text("60 euros")
 
 
-def test_hostile_model_output_runs_nothing_and_loads_nothing(  # noqa: ANN001
+def test_hostile_model_output_runs_nothing_and_loads_nothing(
     page: Page, live_server, people, travel_policy, fake_llm
 ) -> None:
     fake_llm.tokens = [
@@ -108,7 +108,7 @@ DROP = """(zone, files) => {
 }"""
 
 
-def test_an_admin_uploads_a_folder_and_dropped_files_and_watches_them_ingest(  # noqa: ANN001
+def test_an_admin_uploads_a_folder_and_dropped_files_and_watches_them_ingest(
     page: Page, live_server, people, celery_worker, tmp_path
 ) -> None:
     handbook = tmp_path / "handbook"

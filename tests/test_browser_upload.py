@@ -20,12 +20,12 @@ WATCH_SENT = """() => {
 }"""
 
 
-def open_collection(page: Page, base: str, people) -> None:  # noqa: ANN001
+def open_collection(page: Page, base: str, people) -> None:
     sign_in(page, base, "owner")
     page.goto(f"{base}/collections/{people.legal.pk}/")
 
 
-def test_the_form_shows_the_bytes_sent(page: Page, live_server, people, tmp_path) -> None:  # noqa: ANN001
+def test_the_form_shows_the_bytes_sent(page: Page, live_server, people, tmp_path) -> None:
     big = tmp_path / "big.txt"
     big.write_bytes(b"Rule. " * 700_000)  # 4 MB
     open_collection(page, live_server.url, people)
@@ -39,7 +39,7 @@ def test_the_form_shows_the_bytes_sent(page: Page, live_server, people, tmp_path
     assert Document.objects.get().original_name == "big.txt"
 
 
-def test_a_failed_upload_is_explained(page: Page, live_server, people, tmp_path) -> None:  # noqa: ANN001
+def test_a_failed_upload_is_explained(page: Page, live_server, people, tmp_path) -> None:
     (tmp_path / "a.txt").write_text("A rule.")
     open_collection(page, live_server.url, people)
     page.route("**/upload/", lambda route: route.abort("connectionreset"))
@@ -53,7 +53,7 @@ def test_a_failed_upload_is_explained(page: Page, live_server, people, tmp_path)
     assert not Document.objects.exists()
 
 
-def test_a_refused_upload_shows_the_servers_reason(  # noqa: ANN001
+def test_a_refused_upload_shows_the_servers_reason(
     page: Page, live_server, people, tmp_path
 ) -> None:
     (tmp_path / "a.txt").write_text("A rule.")

@@ -41,26 +41,26 @@ def deploy_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_settings_pass_the_deploy_check(tmp_path) -> None:  # noqa: ANN001
+def test_production_settings_pass_the_deploy_check(tmp_path) -> None:
     result = deploy_check(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
-def test_the_deploy_check_fails_without_https(tmp_path) -> None:  # noqa: ANN001
+def test_the_deploy_check_fails_without_https(tmp_path) -> None:
     result = deploy_check(tmp_path, HTTPS="false")
     assert result.returncode != 0
     for check in ("W004", "W008", "W012", "W016"):  # HSTS, redirect, both cookies
         assert f"security.{check}" in result.stderr
 
 
-def test_the_deploy_check_fails_on_a_weak_secret_key(tmp_path) -> None:  # noqa: ANN001
+def test_the_deploy_check_fails_on_a_weak_secret_key(tmp_path) -> None:
     result = deploy_check(tmp_path, SECRET_KEY="too-short-to-be-a-secret")
     assert result.returncode != 0
     assert "security.W009" in result.stderr
 
 
-def assert_hardened(response) -> None:  # noqa: ANN001
+def assert_hardened(response) -> None:
     csp = response["Content-Security-Policy"]
     for directive in ("default-src 'self'", "img-src 'self'", "frame-ancestors 'none'"):
         assert directive in csp
@@ -71,7 +71,7 @@ def assert_hardened(response) -> None:  # noqa: ANN001
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
-def assert_plain_error_page(response, status: int, heading: str) -> None:  # noqa: ANN001
+def assert_plain_error_page(response, status: int, heading: str) -> None:
     assert response.status_code == status
     assert_hardened(response)
     page = response.content.decode()
@@ -79,7 +79,7 @@ def assert_plain_error_page(response, status: int, heading: str) -> None:  # noq
     assert not re.search(r"<script|<style|\sstyle=", page)
 
 
-def test_the_embedded_default_serves_plain_http(client) -> None:  # noqa: ANN001
+def test_the_embedded_default_serves_plain_http(client) -> None:
     response = client.get("/login/")
     assert response.status_code == 200
     assert_hardened(response)
@@ -87,33 +87,33 @@ def test_the_embedded_default_serves_plain_http(client) -> None:  # noqa: ANN001
     assert not response.cookies["csrftoken"]["secure"]
 
 
-def test_a_missing_page_is_our_404_with_the_headers(client) -> None:  # noqa: ANN001
+def test_a_missing_page_is_our_404_with_the_headers(client) -> None:
     assert_plain_error_page(client.get("/no-such-page/"), 404, "Not found")
 
 
-def test_a_forbidden_action_is_our_403_with_the_headers(people) -> None:  # noqa: ANN001
+def test_a_forbidden_action_is_our_403_with_the_headers(people) -> None:
     response = login(people.teammate).post(reverse("ingestion:collection_create"), {"name": "X"})
     assert_plain_error_page(response, 403, "Not allowed")
 
 
-def test_an_unknown_host_is_our_400_with_the_headers(client) -> None:  # noqa: ANN001
+def test_an_unknown_host_is_our_400_with_the_headers(client) -> None:
     # Refused inside CommonMiddleware, before the middleware below it could add anything.
     response = client.get("/login/", HTTP_HOST="evil.example")
     assert_plain_error_page(response, 400, "Bad request")
 
 
-def test_a_form_without_its_csrf_token_is_our_403_with_the_headers(db) -> None:  # noqa: ANN001
+def test_a_form_without_its_csrf_token_is_our_403_with_the_headers(db) -> None:
     response = Client(enforce_csrf_checks=True).post("/login/", {"username": "x"})
     assert_plain_error_page(response, 403, "Form expired")
 
 
 @pytest.mark.urls("tests.urls")
-def test_a_crash_is_our_500_with_the_headers(client) -> None:  # noqa: ANN001
+def test_a_crash_is_our_500_with_the_headers(client) -> None:
     client.raise_request_exception = False
     assert_plain_error_page(client.get("/crash/"), 500, "Something went wrong")
 
 
-def test_with_https_on_http_redirects_and_every_secure_response_has_hsts(client, settings) -> None:  # noqa: ANN001
+def test_with_https_on_http_redirects_and_every_secure_response_has_hsts(client, settings) -> None:
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_HSTS_SECONDS = 31536000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -128,7 +128,7 @@ def test_with_https_on_http_redirects_and_every_secure_response_has_hsts(client,
     assert client.get("/healthz").status_code == 200
 
 
-def test_a_tls_proxy_header_is_honoured_only_when_configured(client, settings) -> None:  # noqa: ANN001
+def test_a_tls_proxy_header_is_honoured_only_when_configured(client, settings) -> None:
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_HSTS_SECONDS = 3600
     assert client.get("/login/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
@@ -138,7 +138,7 @@ def test_a_tls_proxy_header_is_honoured_only_when_configured(client, settings) -
     assert response["Strict-Transport-Security"].startswith("max-age=3600")
 
 
-def test_the_proxy_header_setting_names_a_header_or_fails(monkeypatch) -> None:  # noqa: ANN001
+def test_the_proxy_header_setting_names_a_header_or_fails(monkeypatch) -> None:
     monkeypatch.setenv("X_PROXY", "X-Forwarded-Proto")
     assert config.env_header("X_PROXY") == ("HTTP_X_FORWARDED_PROTO", "https")
     monkeypatch.setenv("X_PROXY", "X-Forwarded-Proto: https")
@@ -153,7 +153,7 @@ def test_no_template_has_inline_script_style_or_handlers() -> None:
         assert not re.search(r"<style|\sstyle=|\son[a-z]+=|hx-on", source), template
 
 
-def test_private_pages_are_never_cached(people) -> None:  # noqa: ANN001
+def test_private_pages_are_never_cached(people) -> None:
     document = make_document(people.legal, "notes.txt", b"Private notes.")
     teammate = login(people.teammate)
     for url in (
@@ -168,9 +168,9 @@ def test_private_pages_are_never_cached(people) -> None:  # noqa: ANN001
 
 @pytest.mark.embedded
 def test_a_question_over_the_limit_gets_a_429_and_is_neither_answered_nor_recorded(
-    people,  # noqa: ANN001
-    fake_llm,  # noqa: ANN001
-    settings,  # noqa: ANN001
+    people,
+    fake_llm,
+    settings,
 ) -> None:
     settings.RATE_LIMIT_QUESTIONS = (2, 3600)
     teammate = login(people.teammate)
@@ -198,7 +198,7 @@ def test_a_question_over_the_limit_gets_a_429_and_is_neither_answered_nor_record
 
 
 @pytest.mark.embedded
-def test_an_upload_over_the_limit_gets_a_429_and_stores_nothing(people, settings) -> None:  # noqa: ANN001
+def test_an_upload_over_the_limit_gets_a_429_and_stores_nothing(people, settings) -> None:
     settings.RATE_LIMIT_UPLOADS = (2, 3600)
     url = reverse("ingestion:upload", args=[people.legal.pk])
     owner = login(people.owner)
@@ -220,7 +220,7 @@ def test_an_upload_over_the_limit_gets_a_429_and_stores_nothing(people, settings
     assert Document.objects.count() == 3
 
 
-def test_rate_limits_are_read_from_the_environment_or_fail(monkeypatch) -> None:  # noqa: ANN001
+def test_rate_limits_are_read_from_the_environment_or_fail(monkeypatch) -> None:
     monkeypatch.setenv("X_RATE", " 20 / minute ")
     assert config.env_rate("X_RATE", "1/day") == (20, 60)
     monkeypatch.delenv("X_RATE")
@@ -231,7 +231,7 @@ def test_rate_limits_are_read_from_the_environment_or_fail(monkeypatch) -> None:
             config.env_rate("X_RATE", "1/day")
 
 
-def test_the_cache_is_redis_when_a_url_names_it_or_fails(monkeypatch) -> None:  # noqa: ANN001
+def test_the_cache_is_redis_when_a_url_names_it_or_fails(monkeypatch) -> None:
     monkeypatch.delenv("X_CACHE", raising=False)
     assert config.env_cache("X_CACHE")["BACKEND"].endswith("LocMemCache")
     monkeypatch.setenv("X_CACHE", "redis://redis:6379/1")

@@ -55,7 +55,7 @@ ADVERSARIAL = [
 
 
 @pytest.fixture
-def world(db):  # noqa: ANN001, ANN201
+def world(db):
     """Three collections, each with a canary document; users with different scopes."""
     collections = {}
     for name in ("Legal", "Sales", "HR"):
@@ -83,9 +83,7 @@ SCOPES = {"legal": {"Legal"}, "sales": {"Sales"}, "legal+hr": {"Legal", "HR"}, "
 
 
 @pytest.mark.parametrize("who", list(SCOPES))
-def test_no_user_ever_sees_another_collections_canary(  # noqa: ANN001
-    world, fake_llm, settings, who: str
-) -> None:
+def test_no_user_ever_sees_another_collections_canary(world, fake_llm, settings, who: str) -> None:
     collections, users = world
     fake_llm.mode = "echo"
     settings.RATE_LIMIT_QUESTIONS = (len(ADVERSARIAL) + 1, 60)
@@ -121,7 +119,7 @@ def test_no_user_ever_sees_another_collections_canary(  # noqa: ANN001
             assert canary not in documents
 
 
-def test_conversations_never_flow_between_users(world, fake_llm) -> None:  # noqa: ANN001
+def test_conversations_never_flow_between_users(world, fake_llm) -> None:
     _, users = world
     fake_llm.mode = "echo"
     read_events(login(users["legal"]).post(reverse("chat:ask_new"), {"question": "MY-PRIVATE-Q"}))

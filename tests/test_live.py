@@ -18,7 +18,7 @@ PAGES = [
 ]
 
 
-def test_a_question_gets_a_streamed_cited_answer_from_vllm(people, celery_worker, real_llm) -> None:  # noqa: ANN001
+def test_a_question_gets_a_streamed_cited_answer_from_vllm(people, celery_worker, real_llm) -> None:
     owner = login(people.owner)
     pdf = SimpleUploadedFile("travel.pdf", make_pdf(PAGES))
     owner.post(reverse("ingestion:upload", args=[people.legal.pk]), {"files": [pdf]})
@@ -47,6 +47,6 @@ def test_a_question_gets_a_streamed_cited_answer_from_vllm(people, celery_worker
     assert record.model == "SmolLM2-135M-Instruct"
 
 
-def test_readyz_is_ready_with_the_real_model(db, client, real_llm) -> None:  # noqa: ANN001
+def test_readyz_is_ready_with_the_real_model(db, client, real_llm) -> None:
     response = client.get(reverse("readyz"))
     assert response.status_code == 200, response.json()

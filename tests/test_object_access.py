@@ -10,13 +10,13 @@ from tests.factories import make_document, make_user
 
 
 @pytest.fixture
-def objects(people):  # noqa: ANN001, ANN201
+def objects(people):
     document = make_document(people.legal, "a.txt", b"Legal text")
     conversation = Conversation.objects.create(user=people.teammate, title="Mine")
     return document, conversation
 
 
-def test_readers_get_read_routes_and_outsiders_get_404(people, objects) -> None:  # noqa: ANN001
+def test_readers_get_read_routes_and_outsiders_get_404(people, objects) -> None:
     document, conversation = objects
     # The teammate reads the collection and owns the conversation; the outsider does neither.
     for url in [
@@ -32,7 +32,7 @@ def test_readers_get_read_routes_and_outsiders_get_404(people, objects) -> None:
 
 
 @pytest.mark.parametrize("route", ["reingest", "document_delete"])
-def test_only_managers_change_documents(people, objects, route: str) -> None:  # noqa: ANN001
+def test_only_managers_change_documents(people, objects, route: str) -> None:
     document, _ = objects
     url = reverse(f"ingestion:{route}", args=[document.pk])
     for stranger in (people.teammate, people.outsider):
@@ -41,7 +41,7 @@ def test_only_managers_change_documents(people, objects, route: str) -> None:  #
     assert login(people.owner).post(url).status_code == 302
 
 
-def test_only_managers_upload(people) -> None:  # noqa: ANN001
+def test_only_managers_upload(people) -> None:
     url = reverse("ingestion:upload", args=[people.legal.pk])
     for stranger in (people.teammate, people.outsider):
         assert login(stranger).post(url, {}).status_code == 404
@@ -49,7 +49,7 @@ def test_only_managers_upload(people) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("route", ["rename", "delete", "ask"])
-def test_conversations_are_private(people, objects, route: str) -> None:  # noqa: ANN001
+def test_conversations_are_private(people, objects, route: str) -> None:
     _, conversation = objects
     url = reverse(f"chat:{route}", args=[conversation.pk])
     data = {"title": "Stolen", "question": "What did they ask?"}

@@ -29,7 +29,7 @@ def read_matrix() -> dict[str, tuple[str, dict[str, int]]]:
 MATRIX = read_matrix()
 
 
-def route_names(patterns=None, namespace: str = "") -> set[str]:  # noqa: ANN001
+def route_names(patterns=None, namespace: str = "") -> set[str]:
     names = set()
     for p in patterns if patterns is not None else get_resolver().url_patterns:
         if isinstance(p, URLResolver):
@@ -44,7 +44,7 @@ def test_the_matrix_covers_every_route() -> None:
 
 
 @pytest.fixture
-def world(db):  # noqa: ANN001, ANN201
+def world(db):
     admin = make_user("coladmin")
     people.set_roles(admin, ["collection_admin"], actor=None)
     legal = make_collection("Legal", groups=["Legal"], managers=[admin])
@@ -102,7 +102,7 @@ DATA = {
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", sorted(MATRIX))
-def test_each_role_gets_what_the_matrix_says(world, fake_llm, route: str, role: str) -> None:  # noqa: ANN001
+def test_each_role_gets_what_the_matrix_says(world, fake_llm, route: str, role: str) -> None:
     method, expected = MATRIX[route]
     client = Client()
     if role != "anonymous":

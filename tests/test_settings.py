@@ -3,7 +3,7 @@ import pytest
 from assistant import settings as config
 
 
-def test_typed_helpers_fail_loudly_on_bad_values(monkeypatch) -> None:  # noqa: ANN001
+def test_typed_helpers_fail_loudly_on_bad_values(monkeypatch) -> None:
     monkeypatch.setenv("X_INT", "ten")
     with pytest.raises(ValueError, match="X_INT must be an integer"):
         config.env_int("X_INT", 1)
@@ -15,7 +15,7 @@ def test_typed_helpers_fail_loudly_on_bad_values(monkeypatch) -> None:  # noqa: 
         config.env_float("X_FLOAT", 1.0)
 
 
-def test_typed_helpers_read_values_and_defaults(monkeypatch) -> None:  # noqa: ANN001
+def test_typed_helpers_read_values_and_defaults(monkeypatch) -> None:
     monkeypatch.setenv("X_INT", "7")
     monkeypatch.setenv("X_BOOL", "yes")
     monkeypatch.setenv("X_LIST", "a, b,,c")
@@ -26,7 +26,7 @@ def test_typed_helpers_read_values_and_defaults(monkeypatch) -> None:  # noqa: A
     assert config.env_int("X_MISSING", 3) == 3
 
 
-def test_every_response_carries_a_strict_csp(client) -> None:  # noqa: ANN001
+def test_every_response_carries_a_strict_csp(client) -> None:
     response = client.get("/login/")
     csp = response["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
@@ -34,6 +34,6 @@ def test_every_response_carries_a_strict_csp(client) -> None:  # noqa: ANN001
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_pages_load_nothing_from_outside(client) -> None:  # noqa: ANN001
+def test_pages_load_nothing_from_outside(client) -> None:
     page = client.get("/login/").content.decode()
     assert "http://" not in page and "https://" not in page and "//cdn" not in page

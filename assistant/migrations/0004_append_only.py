@@ -3,7 +3,7 @@
 from django.db import migrations
 
 
-def install(apps, schema_editor) -> None:  # noqa: ANN001
+def install(apps, schema_editor) -> None:
     from assistant import triggers
 
     triggers.install(schema_editor.connection)

@@ -15,11 +15,11 @@ VECTOR_SIZE = 384
 _loading = threading.Lock()
 
 
-def _once(build):  # noqa: ANN001
+def _once(build):
     """functools.cache, but two threads never load the same model twice."""
     cached = cache(build)
 
-    def get():  # noqa: ANN202
+    def get():
         with _loading:
             return cached()
 

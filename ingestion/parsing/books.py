@@ -57,7 +57,7 @@ def odf_text(element: object) -> str:
     """Text of an ODF element: <text:s/> is spaces, <text:tab/> a tab, <text:line-break/> a line."""
     parts: list[str] = []
 
-    def walk(node) -> None:  # noqa: ANN001
+    def walk(node) -> None:
         if node.text:
             parts.append(node.text)
         for child in node:
@@ -89,7 +89,7 @@ def parse_odt(path: Path) -> list["Page"]:
             raise ParseError("The file is not a valid ODT document.") from None
     pages = [Page(1, "")]
 
-    def walk(node) -> None:  # noqa: ANN001
+    def walk(node) -> None:
         for child in node:
             if child.tag == f"{TEXT_NS}h":
                 pages.append(Page(1, odf_text(child) + "\n\n", odf_text(child).strip()[:200]))

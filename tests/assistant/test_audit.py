@@ -68,13 +68,13 @@ def broken(*args: str) -> str:
     return str(failure.value)
 
 
-def test_an_intact_chain_verifies(db) -> None:  # noqa: ANN001
+def test_an_intact_chain_verifies(db) -> None:
     events(3)
     finished_record()
     assert verify() == "audit chain OK: 4 rows verified\n"
 
 
-def test_the_database_refuses_to_change_or_delete_audit_rows(db) -> None:  # noqa: ANN001
+def test_the_database_refuses_to_change_or_delete_audit_rows(db) -> None:
     [event] = events(1)
     record = finished_record()
     for attempt in (
@@ -88,14 +88,14 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(db) -> None:  # noq
     assert QueryRecord.objects.get(pk=record.pk).answer == "Here."
 
 
-def test_the_triggers_survive_every_migration(db) -> None:  # noqa: ANN001
+def test_the_triggers_survive_every_migration(db) -> None:
     from assistant import triggers
 
     # SQLite drops a table's triggers when a migration rebuilds it; post_migrate restores them.
     assert triggers.installed(connection) == (4 if connection.vendor == "sqlite" else 2)
 
 
-def test_a_pending_record_is_finalised_exactly_once(db) -> None:  # noqa: ANN001
+def test_a_pending_record_is_finalised_exactly_once(db) -> None:
     record = QueryRecord.objects.create(username="alice", question="Q")
     with transaction.atomic():
         audit.finalize(record, answer="A", outcome=QueryRecord.Outcome.ANSWERED)
@@ -103,7 +103,7 @@ def test_a_pending_record_is_finalised_exactly_once(db) -> None:  # noqa: ANN001
         audit.finalize(record, answer="B", outcome=QueryRecord.Outcome.ANSWERED)
 
 
-def test_an_edited_event_is_named(db) -> None:  # noqa: ANN001
+def test_an_edited_event_is_named(db) -> None:
     victim = events(4)[1]
     tamper("UPDATE assistant_auditevent SET actor_username = 'nobody' WHERE id = %s", [victim.pk])
     message = broken()
@@ -111,7 +111,7 @@ def test_an_edited_event_is_named(db) -> None:  # noqa: ANN001
     assert "after 1 good rows" in message
 
 
-def test_an_edited_answer_is_named(db) -> None:  # noqa: ANN001
+def test_an_edited_answer_is_named(db) -> None:
     events(1)
     record = finished_record()
     tamper("UPDATE assistant_queryrecord SET answer = 'rewritten' WHERE id = %s", [record.pk])
@@ -120,13 +120,13 @@ def test_an_edited_answer_is_named(db) -> None:  # noqa: ANN001
     )
 
 
-def test_a_deleted_row_is_named(db) -> None:  # noqa: ANN001
+def test_a_deleted_row_is_named(db) -> None:
     rows = events(5)
     tamper("DELETE FROM assistant_auditevent WHERE id = %s", [rows[2].pk])
     assert "expected seq 3: rows 3..3 are missing (deleted)" in broken()
 
 
-def test_reordered_rows_are_named(db) -> None:  # noqa: ANN001
+def test_reordered_rows_are_named(db) -> None:
     a, b = events(4)[1:3]
     tamper("UPDATE assistant_auditevent SET seq = -1 WHERE id = %s", [a.pk])
     tamper("UPDATE assistant_auditevent SET seq = %s WHERE id = %s", [a.seq, b.pk])
@@ -134,7 +134,7 @@ def test_reordered_rows_are_named(db) -> None:  # noqa: ANN001
     assert f"seq {a.seq} (assistant.auditevent id {b.pk})" in broken()
 
 
-def test_a_truncated_tail_is_caught_against_the_checkpoint(db, tmp_path) -> None:  # noqa: ANN001
+def test_a_truncated_tail_is_caught_against_the_checkpoint(db, tmp_path) -> None:
     rows = events(5)
     checkpoint = tmp_path / "head.json"
     call_command("audit_checkpoint", str(checkpoint), stdout=StringIO())
@@ -145,7 +145,7 @@ def test_a_truncated_tail_is_caught_against_the_checkpoint(db, tmp_path) -> None
     )
 
 
-def test_a_forged_checkpoint_is_refused(db, tmp_path) -> None:  # noqa: ANN001
+def test_a_forged_checkpoint_is_refused(db, tmp_path) -> None:
     events(2)
     checkpoint = tmp_path / "head.json"
     call_command("audit_checkpoint", str(checkpoint), stdout=StringIO())
@@ -155,7 +155,7 @@ def test_a_forged_checkpoint_is_refused(db, tmp_path) -> None:  # noqa: ANN001
     assert "not a checkpoint signed by this installation" in broken("--checkpoint", str(checkpoint))
 
 
-def test_content_removed_outside_a_purge_is_named(db) -> None:  # noqa: ANN001
+def test_content_removed_outside_a_purge_is_named(db) -> None:
     record = finished_record()
     tamper(
         "UPDATE assistant_queryrecord SET question = '', answer = '', purged_at = %s WHERE id = %s",
@@ -164,7 +164,7 @@ def test_content_removed_outside_a_purge_is_named(db) -> None:  # noqa: ANN001
     assert "content removed without a purge" in broken()
 
 
-def test_purge_blanks_expired_content_and_the_chain_still_verifies(people) -> None:  # noqa: ANN001
+def test_purge_blanks_expired_content_and_the_chain_still_verifies(people) -> None:
     people.legal.retention_days = 30
     people.legal.save()
     people.sales.retention_days = 30
@@ -191,7 +191,7 @@ def test_purge_blanks_expired_content_and_the_chain_still_verifies(people) -> No
     assert AuditEvent.objects.get(action=Action.AUDIT_PURGED).detail["seqs"] == [expired.seq]
 
 
-def test_deleting_people_and_documents_keeps_their_history(people, fake_llm) -> None:  # noqa: ANN001
+def test_deleting_people_and_documents_keeps_their_history(people, fake_llm) -> None:
     document = make_document(people.legal, "a.pdf", make_pdf(["Retention is ten years."]))
     pipeline.ingest(document.pk)
     read_events(login(people.teammate).post(reverse("chat:ask_new"), {"question": "Retention?"}))
@@ -202,7 +202,7 @@ def test_deleting_people_and_documents_keeps_their_history(people, fake_llm) -> 
     assert "rows verified" in verify()
 
 
-def test_a_scripted_session_leaves_exactly_the_expected_trail(people, fake_llm, client) -> None:  # noqa: ANN001
+def test_a_scripted_session_leaves_exactly_the_expected_trail(people, fake_llm, client) -> None:
     policy = make_document(people.legal, "policy.pdf", make_pdf(["Refunds take 14 days."]))
     secret = make_document(people.sales, "sales.txt", b"Sales only")
     pipeline.ingest(policy.pk)
@@ -248,7 +248,7 @@ def test_a_scripted_session_leaves_exactly_the_expected_trail(people, fake_llm, 
     assert "rows verified" in verify()
 
 
-def test_auditors_filter_and_page_through_records(people) -> None:  # noqa: ANN001
+def test_auditors_filter_and_page_through_records(people) -> None:
     legal = [{"id": people.legal.pk, "name": "Legal"}]
     for n in range(60):
         finished_record(
@@ -275,7 +275,7 @@ def test_auditors_filter_and_page_through_records(people) -> None:  # noqa: ANN0
     assert "since must be a date" in bad
 
 
-def test_a_record_page_shows_what_was_sent_and_links_only_readable_documents(  # noqa: ANN001
+def test_a_record_page_shows_what_was_sent_and_links_only_readable_documents(
     people, fake_llm
 ) -> None:
     document = make_document(people.legal, "p.pdf", make_pdf(["Refunds take 14 days."]))
@@ -292,7 +292,7 @@ def test_a_record_page_shows_what_was_sent_and_links_only_readable_documents(  #
     assert reverse("ingestion:document_file", args=[document.pk]) in page
 
 
-def test_reverse_provenance_lists_answers_after_the_document_is_gone(people, fake_llm) -> None:  # noqa: ANN001
+def test_reverse_provenance_lists_answers_after_the_document_is_gone(people, fake_llm) -> None:
     document = make_document(people.legal, "wrong.pdf", make_pdf(["Refunds take 99 days."]))
     pipeline.ingest(document.pk)
     client = login(people.teammate)
@@ -304,7 +304,7 @@ def test_reverse_provenance_lists_answers_after_the_document_is_gone(people, fak
     assert "2 answer(s)" in page and "wrong" in page and "has been deleted" in page
 
 
-def test_exports_stream_without_loading_every_row(db, client) -> None:  # noqa: ANN001
+def test_exports_stream_without_loading_every_row(db, client) -> None:
     text = "x" * 4000
     QueryRecord.objects.bulk_create(
         QueryRecord(username="alice", question=f"q{n}", answer=text) for n in range(3000)
@@ -319,12 +319,12 @@ def test_exports_stream_without_loading_every_row(db, client) -> None:  # noqa: 
     assert peak < total / 2, (peak, total)
 
 
-def test_bad_filters_are_refused_in_exports(db) -> None:  # noqa: ANN001
+def test_bad_filters_are_refused_in_exports(db) -> None:
     response = login(make_auditor()).get(reverse("audit:export", args=["csv"]), {"document": "x"})
     assert response.status_code == 400 and b"document must be a number" in response.content
 
 
-def test_expired_is_driven_by_the_longest_retention_of_the_scope(people) -> None:  # noqa: ANN001
+def test_expired_is_driven_by_the_longest_retention_of_the_scope(people) -> None:
     people.legal.retention_days, people.sales.retention_days = 10, 100
     people.legal.save()
     people.sales.save()
@@ -335,7 +335,7 @@ def test_expired_is_driven_by_the_longest_retention_of_the_scope(people) -> None
     assert trail.expired([record], timezone.now()) == [record]
 
 
-def test_answers_that_never_finished_are_closed_into_the_chain(db) -> None:  # noqa: ANN001
+def test_answers_that_never_finished_are_closed_into_the_chain(db) -> None:
     old = QueryRecord.objects.create(
         username="alice", question="Q", created_at=timezone.now() - timedelta(hours=2)
     )
@@ -348,7 +348,7 @@ def test_answers_that_never_finished_are_closed_into_the_chain(db) -> None:  # n
     assert verify() == "audit chain OK: 1 rows verified\n"
 
 
-def test_csv_export_defuses_spreadsheet_formulas_and_jsonl_stays_exact(db) -> None:  # noqa: ANN001
+def test_csv_export_defuses_spreadsheet_formulas_and_jsonl_stays_exact(db) -> None:
     question, answer = '=HYPERLINK("http://evil","x")', "-2+3"
     QueryRecord.objects.create(username="@alice", question=question, answer=answer)
     auditor = login(make_auditor())

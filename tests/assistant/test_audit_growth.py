@@ -39,7 +39,7 @@ def purge() -> str:
     return out.getvalue()
 
 
-def sign_in(username: str, password: str = "wrong", address: str = "10.0.0.9"):  # noqa: ANN201, S107
+def sign_in(username: str, password: str = "wrong", address: str = "10.0.0.9"):  # noqa: S107
     return Client().post(
         reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address
     )
@@ -48,7 +48,7 @@ def sign_in(username: str, password: str = "wrong", address: str = "10.0.0.9"): 
 # --- sign-in attempts per address ---------------------------------------------------------
 
 
-def test_sign_in_attempts_over_the_limit_get_a_429_and_write_one_event(settings, db) -> None:  # noqa: ANN001
+def test_sign_in_attempts_over_the_limit_get_a_429_and_write_one_event(settings, db) -> None:
     settings.LOGIN_RATE_PER_ADDRESS = (3, 3600)
     make_user("alice")
     for n in range(3):
@@ -76,7 +76,7 @@ def test_sign_in_attempts_over_the_limit_get_a_429_and_write_one_event(settings,
     assert "rows verified" in verify()
 
 
-def test_the_sign_in_rate_has_a_default_and_is_read_from_the_environment(monkeypatch) -> None:  # noqa: ANN001
+def test_the_sign_in_rate_has_a_default_and_is_read_from_the_environment(monkeypatch) -> None:
     from assistant import settings as config
 
     assert config.LOGIN_RATE_PER_ADDRESS == (20, 60)
@@ -87,7 +87,7 @@ def test_the_sign_in_rate_has_a_default_and_is_read_from_the_environment(monkeyp
 # --- the size of one event ----------------------------------------------------------------
 
 
-def test_an_event_keeps_a_bounded_list_of_names_and_counts_the_rest(people, fake_llm) -> None:  # noqa: ANN001
+def test_an_event_keeps_a_bounded_list_of_names_and_counts_the_rest(people, fake_llm) -> None:
     extra = {f"field{n:03}": "x" for n in range(150)}
     client = login(people.teammate)
     read_events(client.post(reverse("chat:ask_new"), {"question": "Refunds?", **extra}))
@@ -99,7 +99,7 @@ def test_an_event_keeps_a_bounded_list_of_names_and_counts_the_rest(people, fake
     assert "rows verified" in verify()
 
 
-def test_an_event_keeps_a_bounded_detail_however_much_a_request_sends(people, fake_llm) -> None:  # noqa: ANN001
+def test_an_event_keeps_a_bounded_detail_however_much_a_request_sends(people, fake_llm) -> None:
     # About 2.4 MB of field names, the most a request body may carry.
     extra = {f"{n:04}" + "y" * 2400: "" for n in range(999)}
     body = urlencode({"question": "Refunds?", **extra})
@@ -151,7 +151,7 @@ def legacy_event(days: int, **fields: object) -> AuditEvent:
     return event
 
 
-def test_old_events_lose_their_content_and_the_chain_still_verifies(settings, db) -> None:  # noqa: ANN001
+def test_old_events_lose_their_content_and_the_chain_still_verifies(settings, db) -> None:
     settings.AUDIT_EVENT_RETENTION_DAYS = 30
     legacy = legacy_event(90, action=Action.LOGIN_FAILED, detail={"username": "x"}, ip="10.0.0.1")
     old = old_event(
@@ -181,13 +181,13 @@ def test_old_events_lose_their_content_and_the_chain_still_verifies(settings, db
     assert trail.purge_events() == []  # nothing left to remove
 
 
-def test_events_are_kept_forever_by_default(settings, db) -> None:  # noqa: ANN001
+def test_events_are_kept_forever_by_default(settings, db) -> None:
     assert settings.AUDIT_EVENT_RETENTION_DAYS is None
     old_event(5000, action=Action.LOGIN_FAILED, detail={"username": "x"})
     assert trail.purge_events() == []
 
 
-def test_only_a_purge_shaped_update_of_an_event_gets_through_the_database(db) -> None:  # noqa: ANN001
+def test_only_a_purge_shaped_update_of_an_event_gets_through_the_database(db) -> None:
     event = old_event(1, action=Action.LOGIN, target_label="bob", detail={"a": 1}, ip="10.0.0.4")
     legacy = legacy_event(1, action=Action.LOGIN, detail={"a": 1})
     marker = audit.record(Action.AUDIT_PURGED, None, detail={"seqs": [], "count": 0})
@@ -204,14 +204,14 @@ def test_only_a_purge_shaped_update_of_an_event_gets_through_the_database(db) ->
     assert (event.detail, event.target_label, event.ip) == ({}, "", None)
 
 
-def test_event_content_removed_outside_a_purge_is_named(db) -> None:  # noqa: ANN001
+def test_event_content_removed_outside_a_purge_is_named(db) -> None:
     event = old_event(1, action=Action.LOGIN_FAILED, detail={"username": "x"}, ip="10.0.0.5")
     tamper("UPDATE assistant_auditevent SET detail = '{}', ip = NULL WHERE id = %s", [event.pk])
     with pytest.raises(CommandError, match="content removed without a purge"):
         verify()
 
 
-def test_an_edited_event_detail_is_named(db) -> None:  # noqa: ANN001
+def test_an_edited_event_detail_is_named(db) -> None:
     event = old_event(1, action=Action.LOGIN_FAILED, detail={"username": "x"})
     edit = """UPDATE assistant_auditevent SET detail = '{"username": "y"}' WHERE id = %s"""
     tamper(edit, [event.pk])
@@ -222,17 +222,17 @@ def test_an_edited_event_detail_is_named(db) -> None:  # noqa: ANN001
 # --- retention changes and purges ---------------------------------------------------------
 
 
-def expired_record(people) -> QueryRecord:  # noqa: ANN001
+def expired_record(people) -> QueryRecord:
     legal = [{"id": people.legal.pk, "name": "Legal"}]
     return finished_record(scope=legal, created_at=timezone.now() - timedelta(days=50))
 
 
-def during_purge(monkeypatch, change) -> None:  # noqa: ANN001
+def during_purge(monkeypatch, change) -> None:
     """Make `change` happen once the purge has read the policies it starts with."""
     original = trail.policies
     calls = []
 
-    def policies(queryset):  # noqa: ANN001, ANN202
+    def policies(queryset):
         found = original(queryset)
         if not calls:
             change()
@@ -242,7 +242,7 @@ def during_purge(monkeypatch, change) -> None:  # noqa: ANN001
     monkeypatch.setattr(trail, "policies", policies)
 
 
-def test_a_hold_set_while_a_purge_runs_is_honoured(people, monkeypatch) -> None:  # noqa: ANN001
+def test_a_hold_set_while_a_purge_runs_is_honoured(people, monkeypatch) -> None:
     Collection.objects.filter(pk=people.legal.pk).update(retention_days=30)
     record = expired_record(people)
     during_purge(
@@ -253,7 +253,7 @@ def test_a_hold_set_while_a_purge_runs_is_honoured(people, monkeypatch) -> None:
     assert record.purged_at is None and record.question
 
 
-def test_a_shorter_retention_applies_from_the_next_purge(people, monkeypatch) -> None:  # noqa: ANN001
+def test_a_shorter_retention_applies_from_the_next_purge(people, monkeypatch) -> None:
     Collection.objects.filter(pk=people.legal.pk).update(retention_days=100)
     record = expired_record(people)
     shorten = partial(collections.set_retention, people.legal, 10, False, people.owner)
@@ -264,7 +264,7 @@ def test_a_shorter_retention_applies_from_the_next_purge(people, monkeypatch) ->
     assert "rows verified" in verify()
 
 
-def test_changing_retention_or_a_hold_is_an_event_with_old_and_new_values(people) -> None:  # noqa: ANN001
+def test_changing_retention_or_a_hold_is_an_event_with_old_and_new_values(people) -> None:
     url = reverse("ingestion:collection_access", args=[people.legal.pk])
     form = {"managers": [people.owner.pk], "retention_days": "30", "legal_hold": "on"}
     assert login(people.outsider).post(url, form).status_code == 404
@@ -291,7 +291,7 @@ def test_changing_retention_or_a_hold_is_an_event_with_old_and_new_values(people
     ]
 
 
-def test_a_large_purge_names_its_records_in_bounded_events(people, monkeypatch) -> None:  # noqa: ANN001
+def test_a_large_purge_names_its_records_in_bounded_events(people, monkeypatch) -> None:
     monkeypatch.setattr(audit, "MAX_ITEMS", 2)
     Collection.objects.filter(pk=people.legal.pk).update(retention_days=30)
     records = [expired_record(people) for _ in range(5)]

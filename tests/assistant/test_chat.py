@@ -14,7 +14,7 @@ QUESTION = "How long do refunds take?"
 
 
 @pytest.fixture
-def library(people):  # noqa: ANN001, ANN201
+def library(people):
     """Legal holds the refunds policy (page 2); Sales holds a competing, secret answer."""
     policy = make_document(
         people.legal, "refunds.pdf", make_pdf(["Cover page.", "Refunds take 14 days."])
@@ -25,7 +25,7 @@ def library(people):  # noqa: ANN001, ANN201
     return policy, secret
 
 
-def ask(user, question: str = QUESTION, conversation: Conversation | None = None, **extra):  # noqa: ANN001, ANN201
+def ask(user, question: str = QUESTION, conversation: Conversation | None = None, **extra):
     url = reverse("chat:ask", args=[conversation.pk]) if conversation else reverse("chat:ask_new")
     response = login(user).post(url, {"question": question, **extra})
     assert response.status_code == 200
@@ -33,7 +33,7 @@ def ask(user, question: str = QUESTION, conversation: Conversation | None = None
     return read_events(response)
 
 
-def test_an_answer_streams_with_citations_and_is_recorded(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_an_answer_streams_with_citations_and_is_recorded(people, library, fake_llm) -> None:
     policy, _ = library
     events = ask(people.teammate)
     names = [name for name, _ in events]
@@ -59,7 +59,7 @@ def test_an_answer_streams_with_citations_and_is_recorded(people, library, fake_
     assert [m.role for m in conversation.messages.all()] == ["user", "assistant"]
 
 
-def test_the_query_record_exists_before_the_first_token(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_the_query_record_exists_before_the_first_token(people, library, fake_llm) -> None:
     response = login(people.teammate).post(reverse("chat:ask_new"), {"question": QUESTION})
     chunks = iter(response.streaming_content)
     assert b"event: conversation" in next(chunks)
@@ -70,7 +70,7 @@ def test_the_query_record_exists_before_the_first_token(people, library, fake_ll
     assert QueryRecord.objects.get().outcome == QueryRecord.Outcome.ANSWERED
 
 
-def test_retrieval_scope_ignores_anything_the_client_sends(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_retrieval_scope_ignores_anything_the_client_sends(people, library, fake_llm) -> None:
     _, secret = library
     events = ask(
         people.teammate,
@@ -88,7 +88,7 @@ def test_retrieval_scope_ignores_anything_the_client_sends(people, library, fake
     assert "SECRET-CANARY: refunds" not in events[-1][1]["html"]
 
 
-def test_an_empty_scope_answers_without_qdrant_or_the_model(db, fake_llm, monkeypatch) -> None:  # noqa: ANN001
+def test_an_empty_scope_answers_without_qdrant_or_the_model(db, fake_llm, monkeypatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("Qdrant must not be queried for an empty scope")
 
@@ -101,7 +101,7 @@ def test_an_empty_scope_answers_without_qdrant_or_the_model(db, fake_llm, monkey
     assert (record.outcome, record.scope, record.retrieved) == ("denied", [], [])
 
 
-def test_nothing_found_in_scope_is_refused_without_the_model(people, fake_llm) -> None:  # noqa: ANN001
+def test_nothing_found_in_scope_is_refused_without_the_model(people, fake_llm) -> None:
     events = ask(people.teammate)  # Legal is granted but holds no document yet
     assert "found nothing" in events[1][1]["text"]
     assert fake_llm.requests == []
@@ -109,7 +109,7 @@ def test_nothing_found_in_scope_is_refused_without_the_model(people, fake_llm) -
     assert (record.outcome, [c["name"] for c in record.scope]) == ("refused", ["Legal"])
 
 
-def test_the_server_sets_every_generation_parameter(people, library, fake_llm, settings) -> None:  # noqa: ANN001
+def test_the_server_sets_every_generation_parameter(people, library, fake_llm, settings) -> None:
     ask(people.teammate, model="gpt-evil", max_tokens=99999, temperature=2)
     request = fake_llm.requests[0]
     assert request["model"] == settings.LLM_MODEL
@@ -117,7 +117,7 @@ def test_the_server_sets_every_generation_parameter(people, library, fake_llm, s
     assert request["temperature"] == settings.LLM_TEMPERATURE
 
 
-def test_follow_up_questions_carry_the_conversation(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_follow_up_questions_carry_the_conversation(people, library, fake_llm) -> None:
     ask(people.teammate)
     conversation = Conversation.objects.get()
     fake_llm.completion = "How long do refunds of damaged goods take?"  # the query rewrite
@@ -129,7 +129,7 @@ def test_follow_up_questions_carry_the_conversation(people, library, fake_llm) -
     assert conversation.messages.count() == 4
 
 
-def test_model_output_is_sanitised(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_model_output_is_sanitised(people, library, fake_llm) -> None:
     fake_llm.tokens = [
         "<script>alert(1)</script> ",
         "![x](http://evil.example/pixel.png) ",
@@ -149,7 +149,7 @@ def test_model_output_is_sanitised(people, library, fake_llm) -> None:  # noqa: 
 )
 def test_model_failures_are_explained_and_recorded(
     people, library, fake_llm, mode, message
-) -> None:  # noqa: ANN001
+) -> None:
     fake_llm.mode = mode
     events = ask(people.teammate)
     assert events[-1][0] == "error"
@@ -159,7 +159,7 @@ def test_model_failures_are_explained_and_recorded(
     assert not Message.objects.filter(role="assistant").exists()
 
 
-def test_a_model_server_that_is_down_is_explained(people, library, settings) -> None:  # noqa: ANN001
+def test_a_model_server_that_is_down_is_explained(people, library, settings) -> None:
     from tests.conftest import free_port
 
     settings.LLM_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
@@ -170,7 +170,7 @@ def test_a_model_server_that_is_down_is_explained(people, library, settings) -> 
     )
 
 
-def test_no_answer_is_given_when_the_record_cannot_be_written(  # noqa: ANN001
+def test_no_answer_is_given_when_the_record_cannot_be_written(
     people, library, fake_llm, monkeypatch
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
@@ -182,7 +182,7 @@ def test_no_answer_is_given_when_the_record_cannot_be_written(  # noqa: ANN001
     assert fake_llm.requests == []
 
 
-def test_revoked_citations_are_withheld_when_viewed_later(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_revoked_citations_are_withheld_when_viewed_later(people, library, fake_llm) -> None:
     ask(people.teammate)
     conversation = Conversation.objects.get()
     url = reverse("chat:conversation", args=[conversation.pk])
@@ -194,7 +194,7 @@ def test_revoked_citations_are_withheld_when_viewed_later(people, library, fake_
     assert "refunds.pdf" not in page and "refunds</a>" not in page
 
 
-def test_conversations_can_be_renamed_and_deleted_by_their_owner(people, library, fake_llm) -> None:  # noqa: ANN001
+def test_conversations_can_be_renamed_and_deleted_by_their_owner(people, library, fake_llm) -> None:
     ask(people.teammate)
     conversation = Conversation.objects.get()
     client = login(people.teammate)
@@ -206,15 +206,68 @@ def test_conversations_can_be_renamed_and_deleted_by_their_owner(people, library
     assert QueryRecord.objects.count() == 1  # the audit record outlives the conversation
 
 
-def test_an_empty_question_is_refused(people) -> None:  # noqa: ANN001
+def test_an_empty_question_is_refused(people) -> None:
     response = login(people.teammate).post(reverse("chat:ask_new"), {"question": "  "})
     assert response.status_code == 400
     assert not Conversation.objects.exists()
 
 
-def test_the_chat_page_lists_only_own_conversations(people) -> None:  # noqa: ANN001
+def test_the_chat_page_lists_only_own_conversations(people) -> None:
     Conversation.objects.create(user=people.outsider, title="Outsider secret plans")
     Conversation.objects.create(user=people.teammate, title="My own question")
     page = login(people.teammate).get(reverse("chat:index")).content.decode()
     assert "My own question" in page and "Outsider secret plans" not in page
     assert "Legal" in page and "Sales" not in page  # the scope shown is the user's
+
+
+def test_a_failing_grounding_check_still_records_the_answer(
+    people, library, fake_llm, monkeypatch
+) -> None:
+    from assistant import grounding
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("grounding bug")
+
+    monkeypatch.setattr(grounding, "check", broken)
+    events = ask(people.teammate)
+    assert events[-1][0] == "done"
+    record = QueryRecord.objects.get()
+    assert record.outcome == QueryRecord.Outcome.ANSWERED
+    assert record.answer == "Employees get 27 days of leave [1]."
+    assert record.grounding["check_failed"] is True
+
+
+@pytest.mark.django_db(transaction=True)  # closing the response closes the connection
+def test_closing_the_stream_finalises_the_record_whoever_holds_the_answer(
+    people, library, fake_llm, monkeypatch
+) -> None:
+    from assistant import chat
+
+    held = []  # another reference to the answer generator: reference counting cannot close it
+    answer = chat.answer
+
+    def holding(*args: object) -> object:
+        held.append(answer(*args))  # type: ignore[arg-type]
+        return held[-1]
+
+    monkeypatch.setattr(chat, "answer", holding)
+    response = login(people.teammate).post(reverse("chat:ask_new"), {"question": QUESTION})
+    chunks = iter(response.streaming_content)
+    next(chunks), next(chunks)  # the conversation and the first token: the browser goes away
+    response.close()
+    record = QueryRecord.objects.get()
+    assert record.outcome == QueryRecord.Outcome.ERROR
+    assert record.answer == "Employees get "  # the part written before the stream closed
+
+
+def test_a_group_name_with_a_bar_stays_one_group_in_the_record(people, library, fake_llm) -> None:
+    from django.contrib.auth.models import Group
+
+    from assistant import trail
+
+    people.teammate.groups.add(Group.objects.create(name="Sales|Legal"))
+    ask(people.teammate)
+    record = QueryRecord.objects.get()
+    assert record.group_names == ["Legal", "Sales|Legal"]
+    assert list(trail.query_records({"group": "Sales"})) == []
+    assert list(trail.query_records({"group": "Sales|Legal"})) == [record]

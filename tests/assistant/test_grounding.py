@@ -81,7 +81,7 @@ def test_unsupported_sentences_are_rendered_flagged_without_inline_style() -> No
 
 
 @pytest.fixture
-def policy(people):  # noqa: ANN001, ANN201
+def policy(people):
     document = make_document(
         people.legal, "refunds.txt", b"Refunds take 14 days after the returned item arrives."
     )
@@ -91,7 +91,7 @@ def policy(people):  # noqa: ANN001, ANN201
     return document
 
 
-def test_answers_are_checked_and_flags_are_shown_and_recorded(people, policy, fake_llm) -> None:  # noqa: ANN001
+def test_answers_are_checked_and_flags_are_shown_and_recorded(people, policy, fake_llm) -> None:
     fake_llm.tokens = [
         "Refunds take 14 days after the item arrives [1]. ",
         "Our CEO sails around the world every summer [1][4].",
@@ -112,7 +112,7 @@ def test_answers_are_checked_and_flags_are_shown_and_recorded(people, policy, fa
     assert page.count('<span class="unsupported"') == 1 and "[1][4]" not in page
 
 
-def test_nothing_relevant_enough_is_answered_without_the_model(people, policy, fake_llm) -> None:  # noqa: ANN001
+def test_nothing_relevant_enough_is_answered_without_the_model(people, policy, fake_llm) -> None:
     events = ask(people.teammate, "Who won the 1954 football world cup final?")
     assert "found nothing" in events[1][1]["text"]
     assert fake_llm.requests == []
@@ -123,7 +123,7 @@ def test_nothing_relevant_enough_is_answered_without_the_model(people, policy, f
     assert [r["document_id"] for r in record.retrieved] == [policy.pk]  # what was found, kept
 
 
-def test_a_relevant_question_clears_the_threshold(people, policy, fake_llm) -> None:  # noqa: ANN001
+def test_a_relevant_question_clears_the_threshold(people, policy, fake_llm) -> None:
     ask(people.teammate)
     record = QueryRecord.objects.get()
     assert record.outcome == QueryRecord.Outcome.ANSWERED and record.grounding["relevant"] is True
@@ -131,7 +131,7 @@ def test_a_relevant_question_clears_the_threshold(people, policy, fake_llm) -> N
     assert (record.grounding["search_query"], record.grounding["rewrite"]) == (QUESTION, "none")
 
 
-def test_a_follow_up_is_rewritten_by_the_model_and_recorded(people, policy, fake_llm) -> None:  # noqa: ANN001
+def test_a_follow_up_is_rewritten_by_the_model_and_recorded(people, policy, fake_llm) -> None:
     ask(people.teammate)
     conversation = Conversation.objects.get()
     fake_llm.completion = "How long do refunds of damaged goods take?"
@@ -151,7 +151,7 @@ def test_a_follow_up_is_rewritten_by_the_model_and_recorded(people, policy, fake
 
 def test_without_the_model_a_follow_up_is_joined_to_the_last_question(
     people, policy, fake_llm
-) -> None:  # noqa: ANN001
+) -> None:
     ask(people.teammate)
     fake_llm.completion = None  # the rewrite request fails; streaming still works
     ask(people.teammate, "And for damaged goods?", conversation=Conversation.objects.get())
@@ -168,7 +168,7 @@ HOSTILE = (
 )
 
 
-def test_instructions_inside_documents_stay_inside_the_documents_block(people, fake_llm) -> None:  # noqa: ANN001
+def test_instructions_inside_documents_stay_inside_the_documents_block(people, fake_llm) -> None:
     hostile = make_document(people.legal, "hostile.txt", HOSTILE)
     secret = make_document(people.sales, "sales.txt", b"SECRET-CANARY: refunds take 3 days.")
     pipeline.ingest(hostile.pk)

@@ -7,13 +7,13 @@ from django.urls import reverse
 from tests.conftest import free_port
 
 
-def test_healthz_answers_without_touching_dependencies(client) -> None:  # noqa: ANN001
+def test_healthz_answers_without_touching_dependencies(client) -> None:
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_checks_every_dependency(db, client, fake_llm) -> None:  # noqa: ANN001
+def test_readyz_checks_every_dependency(db, client, fake_llm) -> None:
     response = client.get(reverse("readyz"))
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "ready"
@@ -22,7 +22,7 @@ def test_readyz_checks_every_dependency(db, client, fake_llm) -> None:  # noqa: 
     assert fake_llm.requests[0]["max_tokens"] == 1
 
 
-def test_readyz_reports_a_dead_llm(db, client, settings) -> None:  # noqa: ANN001
+def test_readyz_reports_a_dead_llm(db, client, settings) -> None:
     settings.LLM_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
     response = client.get(reverse("readyz"))
     assert response.status_code == 503
@@ -31,7 +31,7 @@ def test_readyz_reports_a_dead_llm(db, client, settings) -> None:  # noqa: ANN00
     assert checks["database"] == {"ok": True}
 
 
-def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:  # noqa: ANN001
+def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:
     from assistant.celery import app
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
@@ -46,7 +46,7 @@ def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:  
     assert dead.split(":")[2] not in response.content.decode()  # no address, no exception text
 
 
-def test_readyz_names_the_failing_check_and_logs_the_error(db, client, settings, caplog) -> None:  # noqa: ANN001
+def test_readyz_names_the_failing_check_and_logs_the_error(db, client, settings, caplog) -> None:
     port = free_port()
     settings.LLM_BASE_URL = f"http://127.0.0.1:{port}/v1"
     with caplog.at_level(logging.WARNING, logger="assistant.readiness"):
@@ -57,7 +57,7 @@ def test_readyz_names_the_failing_check_and_logs_the_error(db, client, settings,
     assert "llm check failed" in caplog.text and "LLMUnavailable" in caplog.text
 
 
-def test_readyz_generates_at_most_once_every_few_seconds(db, client, fake_llm) -> None:  # noqa: ANN001
+def test_readyz_generates_at_most_once_every_few_seconds(db, client, fake_llm) -> None:
     for _ in range(5):
         assert client.get(reverse("readyz")).status_code == 200
     assert len(fake_llm.requests) == 1
@@ -66,7 +66,7 @@ def test_readyz_generates_at_most_once_every_few_seconds(db, client, fake_llm) -
     assert len(fake_llm.requests) == 2
 
 
-def test_a_failed_generation_is_remembered_as_briefly(db, client, fake_llm) -> None:  # noqa: ANN001
+def test_a_failed_generation_is_remembered_as_briefly(db, client, fake_llm) -> None:
     fake_llm.completion = None  # HTTP 500 to the ping
     assert client.get(reverse("readyz")).status_code == 503
     requests = len(fake_llm.requests)
@@ -78,7 +78,7 @@ def test_a_failed_generation_is_remembered_as_briefly(db, client, fake_llm) -> N
     assert len(fake_llm.requests) == requests + 1
 
 
-def test_concurrent_probes_share_one_generation(fake_llm) -> None:  # noqa: ANN001
+def test_concurrent_probes_share_one_generation(fake_llm) -> None:
     from assistant import readiness
 
     fake_llm.delay = 0.3  # under the fixture's 1 s read timeout: a timeout would be retried

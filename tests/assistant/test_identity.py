@@ -26,7 +26,7 @@ from tests.oidc_provider import CLIENT_ID, OTHER_KEY, Provider
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
-def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: str):  # noqa: ANN201
+def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: str):
     return client.post(reverse("login"), {"username": username, "password": password}, **extra)
 
 
@@ -48,7 +48,7 @@ def age_session(client: Client, **seconds_ago: int) -> None:
 # --- passwords and lockout -------------------------------------------------------------------
 
 
-def test_signing_in_upgrades_an_older_password_hash_to_argon2(db) -> None:  # noqa: ANN001
+def test_signing_in_upgrades_an_older_password_hash_to_argon2(db) -> None:
     user = make_user("olga")
     user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
     user.save()
@@ -58,7 +58,7 @@ def test_signing_in_upgrades_an_older_password_hash_to_argon2(db) -> None:  # no
     assert user.password.startswith("argon2$")
 
 
-def test_it_locks_a_username_after_repeated_failures_with_a_readable_page(settings, db) -> None:  # noqa: ANN001
+def test_it_locks_a_username_after_repeated_failures_with_a_readable_page(settings, db) -> None:
     make_user("mallory-target")
     client = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
@@ -76,7 +76,7 @@ def test_it_locks_a_username_after_repeated_failures_with_a_readable_page(settin
     assert signed_in_as(client) is None
 
 
-def test_a_lockout_holds_only_that_username_from_that_address(settings, db) -> None:  # noqa: ANN001
+def test_a_lockout_holds_only_that_username_from_that_address(settings, db) -> None:
     make_user("victim")
     make_user("neighbour")
     for _ in range(settings.AXES_FAILURE_LIMIT):
@@ -86,7 +86,7 @@ def test_a_lockout_holds_only_that_username_from_that_address(settings, db) -> N
     assert sign_in(Client(), "victim", REMOTE_ADDR="10.0.0.7").status_code == 302
 
 
-def test_the_lockout_ends_after_the_cool_off(settings, db) -> None:  # noqa: ANN001
+def test_the_lockout_ends_after_the_cool_off(settings, db) -> None:
     settings.AXES_COOLOFF_TIME = timedelta(seconds=2)
     make_user("patient")
     for _ in range(settings.AXES_FAILURE_LIMIT):
@@ -101,7 +101,7 @@ def test_the_lockout_ends_after_the_cool_off(settings, db) -> None:  # noqa: ANN
 # --- sessions --------------------------------------------------------------------------------
 
 
-def test_logout_ends_the_session_on_the_server(db) -> None:  # noqa: ANN001
+def test_logout_ends_the_session_on_the_server(db) -> None:
     make_user("leaver")
     client = Client()
     sign_in(client, "leaver")
@@ -113,7 +113,7 @@ def test_logout_ends_the_session_on_the_server(db) -> None:  # noqa: ANN001
     assert signed_in_as(replay) is None
 
 
-def test_an_idle_session_is_signed_out_with_a_message(settings, people) -> None:  # noqa: ANN001
+def test_an_idle_session_is_signed_out_with_a_message(settings, people) -> None:
     client = login(people.teammate)
     assert signed_in_as(client) == "teammate"
     age_session(client, seen_at=settings.SESSION_IDLE_SECONDS + 5)
@@ -123,7 +123,7 @@ def test_an_idle_session_is_signed_out_with_a_message(settings, people) -> None:
     assert signed_in_as(client) is None
 
 
-def test_activity_keeps_a_session_alive_but_not_past_the_absolute_limit(settings, people) -> None:  # noqa: ANN001
+def test_activity_keeps_a_session_alive_but_not_past_the_absolute_limit(settings, people) -> None:
     client = login(people.teammate)
     assert signed_in_as(client) == "teammate"
     age_session(client, seen_at=settings.SESSION_IDLE_SECONDS - 60)
@@ -133,7 +133,7 @@ def test_activity_keeps_a_session_alive_but_not_past_the_absolute_limit(settings
     assert signed_in_as(client) is None
 
 
-def test_an_ended_session_answers_htmx_and_streaming_requests_with_401(settings, people) -> None:  # noqa: ANN001
+def test_an_ended_session_answers_htmx_and_streaming_requests_with_401(settings, people) -> None:
     for headers in ({"HX-Request": "true"}, {"Accept": "text/event-stream"}):
         client = login(people.teammate)
         assert signed_in_as(client) == "teammate"
@@ -148,7 +148,7 @@ def test_an_ended_session_answers_htmx_and_streaming_requests_with_401(settings,
 # --- single sign-on --------------------------------------------------------------------------
 
 
-def settings_from_env(monkeypatch, **environment: str):  # noqa: ANN001, ANN201
+def settings_from_env(monkeypatch, **environment: str):
     """What assistant/settings.py makes of this environment."""
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -158,7 +158,7 @@ def settings_from_env(monkeypatch, **environment: str):  # noqa: ANN001, ANN201
     return fresh
 
 
-def configure_sso(settings, monkeypatch, provider: Provider, **environment: str) -> None:  # noqa: ANN001
+def configure_sso(settings, monkeypatch, provider: Provider, **environment: str) -> None:
     """Configure SSO as an operator does, through the environment, and apply it to the site."""
     fresh = settings_from_env(monkeypatch, **provider.environment(), **environment)
     for name in vars(fresh):
@@ -167,14 +167,14 @@ def configure_sso(settings, monkeypatch, provider: Provider, **environment: str)
 
 
 @pytest.fixture
-def provider(settings, monkeypatch) -> Iterator[Provider]:  # noqa: ANN001
+def provider(settings, monkeypatch) -> Iterator[Provider]:
     provider = Provider()
     configure_sso(settings, monkeypatch, provider)
     yield provider
     provider.close()
 
 
-def sign_in_with_sso(client: Client, provider: Provider, **claims: object):  # noqa: ANN201
+def sign_in_with_sso(client: Client, provider: Provider, **claims: object):
     """The browser's part of the flow: Enclave → provider's /authorize → Enclave's callback."""
     provider.claims = claims
     start = client.get(reverse("sso:start"))
@@ -194,13 +194,13 @@ def scope_of(client: Client) -> str:
     return re.search(r"Searching:\s*(.*?)\s*</p>", page, re.S).group(1)
 
 
-def test_without_oidc_settings_there_is_no_single_sign_on(client) -> None:  # noqa: ANN001
+def test_without_oidc_settings_there_is_no_single_sign_on(client) -> None:
     assert "Sign in with SSO" not in client.get(reverse("login")).content.decode()
     assert client.get(reverse("sso:start")).status_code == 404
     assert client.get(reverse("sso:callback"), {"code": "x", "state": "y"}).status_code == 404
 
 
-def test_sso_settings_fail_loudly_when_incomplete(monkeypatch) -> None:  # noqa: ANN001
+def test_sso_settings_fail_loudly_when_incomplete(monkeypatch) -> None:
     monkeypatch.delenv("OIDC_OP_TOKEN_ENDPOINT", raising=False)
     with pytest.raises(
         ValueError, match="OIDC_OP_TOKEN_ENDPOINT must be set when OIDC_RP_CLIENT_ID"
@@ -212,7 +212,7 @@ def test_sso_settings_fail_loudly_when_incomplete(monkeypatch) -> None:  # noqa:
         )
 
 
-def test_sso_signs_a_user_in_with_the_claimed_groups_that_exist(people, provider) -> None:  # noqa: ANN001
+def test_sso_signs_a_user_in_with_the_claimed_groups_that_exist(people, provider) -> None:
     client = Client()
     assert "Sign in with SSO" in client.get(reverse("login")).content.decode()
     claims = {"email": "carol@example.org", "groups": ["Legal", "Not-in-Enclave"]}
@@ -226,7 +226,7 @@ def test_sso_signs_a_user_in_with_the_claimed_groups_that_exist(people, provider
     assert scope_of(client) == "Legal"
 
 
-def test_each_sso_sign_in_replaces_the_group_memberships(people, provider) -> None:  # noqa: ANN001
+def test_each_sso_sign_in_replaces_the_group_memberships(people, provider) -> None:
     first = Client()
     sign_in_with_sso(first, provider, preferred_username="carol", groups=["Legal"])
     assert scope_of(first) == "Legal"
@@ -241,13 +241,13 @@ def test_each_sso_sign_in_replaces_the_group_memberships(people, provider) -> No
     assert User.objects.filter(username="carol").count() == 1
 
 
-def test_sso_creates_missing_groups_only_when_told_to(settings, monkeypatch, provider, db) -> None:  # noqa: ANN001
+def test_sso_creates_missing_groups_only_when_told_to(settings, monkeypatch, provider, db) -> None:
     configure_sso(settings, monkeypatch, provider, OIDC_CREATE_GROUPS="true")
     sign_in_with_sso(Client(), provider, preferred_username="dan", groups=["Night shift"])
     assert [g.name for g in User.objects.get(username="dan").groups.all()] == ["Night shift"]
 
 
-def test_sso_usernames_fall_back_to_the_email(provider, db) -> None:  # noqa: ANN001
+def test_sso_usernames_fall_back_to_the_email(provider, db) -> None:
     client = Client()
     sign_in_with_sso(client, provider, sub="u-42", email="erin@example.org", groups=[])
     assert signed_in_as(client) == "erin@example.org"
@@ -260,14 +260,14 @@ def sso_only(user: User) -> User:
     return user
 
 
-def refusal_of(client: Client, response) -> str:  # noqa: ANN001
+def refusal_of(client: Client, response) -> str:
     """Where a refused SSO sign-in lands: the sign-in page, with the reason."""
     assert response.status_code == 302 and response["Location"] == reverse("login")
     page = client.get(reverse("login")).content.decode()
     return re.search(r'<li class="error">(.*?)</li>', page, re.S).group(1)
 
 
-def test_a_provider_user_renamed_to_admin_does_not_become_admin(provider, db) -> None:  # noqa: ANN001
+def test_a_provider_user_renamed_to_admin_does_not_become_admin(provider, db) -> None:
     make_user("admin", is_superuser=True, is_staff=True)
     client = Client()
     sign_in_with_sso(client, provider, sub="u-7", preferred_username="mallory", groups=[])
@@ -284,7 +284,7 @@ def test_a_provider_user_renamed_to_admin_does_not_become_admin(provider, db) ->
     assert not SsoIdentity.objects.filter(user__username="admin").exists()
 
 
-def test_sso_keeps_the_account_when_the_username_changes(provider, db) -> None:  # noqa: ANN001
+def test_sso_keeps_the_account_when_the_username_changes(provider, db) -> None:
     sign_in_with_sso(Client(), provider, sub="u-9", preferred_username="carol", groups=[])
     client = Client()
     sign_in_with_sso(client, provider, sub="u-9", preferred_username="caroline", groups=[])
@@ -295,13 +295,13 @@ def test_sso_keeps_the_account_when_the_username_changes(provider, db) -> None: 
     assert (identity.issuer, identity.subject) == (provider.url, "u-9")
 
 
-def test_sso_takes_the_issuer_from_the_signed_id_token(provider, db) -> None:  # noqa: ANN001
+def test_sso_takes_the_issuer_from_the_signed_id_token(provider, db) -> None:
     # Claims set here reach userinfo only; the ID token's `iss` stays the provider's.
     sign_in_with_sso(Client(), provider, sub="u-4", preferred_username="dora", iss="https://x.org")
     assert SsoIdentity.objects.get().issuer == provider.url
 
 
-def test_sso_refuses_an_account_with_a_password_until_an_admin_links_it(people, provider) -> None:  # noqa: ANN001
+def test_sso_refuses_an_account_with_a_password_until_an_admin_links_it(people, provider) -> None:
     client = Client()
     response = sign_in_with_sso(client, provider, sub="u-3", preferred_username="teammate")
     assert "Ask an administrator to link it" in refusal_of(client, response)
@@ -317,7 +317,7 @@ def test_sso_refuses_an_account_with_a_password_until_an_admin_links_it(people, 
     assert signed_in_as(client) == "teammate"
 
 
-def test_link_sso_refuses_an_unknown_user_or_an_identity_linked_elsewhere(people) -> None:  # noqa: ANN001
+def test_link_sso_refuses_an_unknown_user_or_an_identity_linked_elsewhere(people) -> None:
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         call_command("link_sso", "nobody", "https://id.example.org", "u-1")
     call_command("link_sso", "teammate", "https://id.example.org", "u-1", stdout=StringIO())
@@ -326,7 +326,7 @@ def test_link_sso_refuses_an_unknown_user_or_an_identity_linked_elsewhere(people
     assert list(SsoIdentity.objects.values_list("user__username", flat=True)) == ["teammate"]
 
 
-def test_sso_binds_an_sso_only_account_once(provider, db) -> None:  # noqa: ANN001
+def test_sso_binds_an_sso_only_account_once(provider, db) -> None:
     sso_only(make_user("legacy"))
     sso_only(make_user("root", is_superuser=True))
     client = Client()
@@ -340,7 +340,7 @@ def test_sso_binds_an_sso_only_account_once(provider, db) -> None:  # noqa: ANN0
     assert SsoIdentity.objects.count() == 1
 
 
-def test_sso_refuses_userinfo_about_another_subject(provider, db) -> None:  # noqa: ANN001
+def test_sso_refuses_userinfo_about_another_subject(provider, db) -> None:
     provider.userinfo_subject = "u-admin"
     client = Client()
     response = sign_in_with_sso(client, provider, sub="u-5", preferred_username="eve")
@@ -350,7 +350,7 @@ def test_sso_refuses_userinfo_about_another_subject(provider, db) -> None:  # no
 
 
 @pytest.mark.parametrize("forgery", ["signed with another key", "issued to another client"])
-def test_sso_refuses_a_forged_id_token(forgery: str, provider, db) -> None:  # noqa: ANN001
+def test_sso_refuses_a_forged_id_token(forgery: str, provider, db) -> None:
     if forgery == "signed with another key":
         provider.signing_key = OTHER_KEY
     else:
@@ -362,7 +362,7 @@ def test_sso_refuses_a_forged_id_token(forgery: str, provider, db) -> None:  # n
     assert not User.objects.filter(username="mallory").exists()
 
 
-def test_sso_claims_neither_grant_nor_remove_roles(settings, monkeypatch, provider, db) -> None:  # noqa: ANN001
+def test_sso_claims_neither_grant_nor_remove_roles(settings, monkeypatch, provider, db) -> None:
     from assistant import access, people
 
     configure_sso(settings, monkeypatch, provider, OIDC_CREATE_GROUPS="true")

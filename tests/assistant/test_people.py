@@ -18,11 +18,11 @@ pytestmark = pytest.mark.embedded
 Action = AuditEvent.Action
 
 
-def superuser():  # noqa: ANN201
+def superuser():
     return make_user("root", is_superuser=True, is_staff=True)
 
 
-def test_a_superuser_creates_a_group_and_puts_a_user_in_it(db) -> None:  # noqa: ANN001
+def test_a_superuser_creates_a_group_and_puts_a_user_in_it(db) -> None:
     root = superuser()
     bea = make_user("bea")
     client = login(root)
@@ -36,7 +36,7 @@ def test_a_superuser_creates_a_group_and_puts_a_user_in_it(db) -> None:  # noqa:
     assert AuditEvent.objects.filter(action=Action.GROUP_CREATED, target_label="Finance").exists()
 
 
-def test_duplicate_groups_are_refused_with_a_reason(db) -> None:  # noqa: ANN001
+def test_duplicate_groups_are_refused_with_a_reason(db) -> None:
     client = login(superuser())
     client.post(reverse("people:group_create"), {"name": "Finance"})
     page = client.post(reverse("people:group_create"), {"name": "finance"}, follow=True)
@@ -44,7 +44,7 @@ def test_duplicate_groups_are_refused_with_a_reason(db) -> None:  # noqa: ANN001
     assert Group.objects.filter(name__iexact="finance").count() == 1
 
 
-def test_roles_are_granted_and_taken_on_the_person_page(db) -> None:  # noqa: ANN001
+def test_roles_are_granted_and_taken_on_the_person_page(db) -> None:
     bea = make_user("bea")
     client = login(superuser())
     url = reverse("people:person", args=[bea.pk])
@@ -58,7 +58,7 @@ def test_roles_are_granted_and_taken_on_the_person_page(db) -> None:  # noqa: AN
     assert [e.detail["after"] for e in changes] == [["auditor", "collection_admin"], ["auditor"]]
 
 
-def test_role_groups_cannot_be_granted_collections_or_joined_as_groups(db) -> None:  # noqa: ANN001
+def test_role_groups_cannot_be_granted_collections_or_joined_as_groups(db) -> None:
     people_actions.role_group("auditor")
     make_user("bea")
     page = login(superuser()).get(reverse("people:index")).content.decode()
@@ -66,7 +66,7 @@ def test_role_groups_cannot_be_granted_collections_or_joined_as_groups(db) -> No
     assert "Auditors" not in [g.name for g in people_actions.plain_groups()]
 
 
-def test_nobody_deactivates_themselves(db) -> None:  # noqa: ANN001
+def test_nobody_deactivates_themselves(db) -> None:
     root = superuser()
     page = login(root).post(reverse("people:person", args=[root.pk]), {}, follow=True)
     assert "cannot deactivate yourself" in page.content.decode()
@@ -74,7 +74,7 @@ def test_nobody_deactivates_themselves(db) -> None:  # noqa: ANN001
     assert root.is_active
 
 
-def test_deactivation_ends_sessions_on_the_next_request(people) -> None:  # noqa: ANN001
+def test_deactivation_ends_sessions_on_the_next_request(people) -> None:
     client = login(people.teammate)
     assert client.get(reverse("chat:index")).status_code == 200
     login(superuser()).post(reverse("people:person", args=[people.teammate.pk]), {})
@@ -83,7 +83,7 @@ def test_deactivation_ends_sessions_on_the_next_request(people) -> None:  # noqa
     assert AuditEvent.objects.filter(action=Action.USER_DEACTIVATED).count() == 1
 
 
-def test_managers_change_who_reads_a_collection(people) -> None:  # noqa: ANN001
+def test_managers_change_who_reads_a_collection(people) -> None:
     url = reverse("ingestion:collection_access", args=[people.legal.pk])
     sales_group = Group.objects.get(name="Sales")
     client = login(people.owner)
@@ -96,21 +96,21 @@ def test_managers_change_who_reads_a_collection(people) -> None:  # noqa: ANN001
     assert event.detail["after"]["groups"] == ["Sales"]
 
 
-def test_a_collection_keeps_at_least_one_manager(people) -> None:  # noqa: ANN001
+def test_a_collection_keeps_at_least_one_manager(people) -> None:
     url = reverse("ingestion:collection_access", args=[people.legal.pk])
     page = login(people.owner).post(url, {"groups": []}, follow=True).content.decode()
     assert "at least one manager" in page
     assert list(people.legal.managers.all()) == [people.owner]
 
 
-def test_creating_a_collection_is_audited(db) -> None:  # noqa: ANN001
+def test_creating_a_collection_is_audited(db) -> None:
     login(superuser()).post(reverse("ingestion:collection_create"), {"name": "Board"})
     board = Collection.objects.get(name="Board")
     event = AuditEvent.objects.get(action=Action.COLLECTION_CREATED)
     assert event.target_id == str(board.pk)
 
 
-def test_revoking_a_grant_changes_answers_on_the_next_question(people, fake_llm) -> None:  # noqa: ANN001
+def test_revoking_a_grant_changes_answers_on_the_next_question(people, fake_llm) -> None:
     document = make_document(people.legal, "r.pdf", make_pdf(["Refunds take 14 days."]))
     pipeline.ingest(document.pk)
     client = login(people.teammate)
@@ -126,7 +126,7 @@ def test_revoking_a_grant_changes_answers_on_the_next_question(people, fake_llm)
     assert len(fake_llm.requests) == 1  # nothing in scope: the model was not even asked
 
 
-def test_asking_for_an_object_outside_scope_is_recorded_as_denied(people) -> None:  # noqa: ANN001
+def test_asking_for_an_object_outside_scope_is_recorded_as_denied(people) -> None:
     document = make_document(people.legal, "a.txt", b"x")
     response = login(people.outsider).get(reverse("ingestion:document_file", args=[document.pk]))
     assert response.status_code == 404
@@ -141,7 +141,7 @@ def test_asking_for_an_object_outside_scope_is_recorded_as_denied(people) -> Non
     assert AuditEvent.objects.filter(action=Action.ACCESS_DENIED).count() == 1
 
 
-def test_scope_fields_sent_with_a_question_are_ignored_and_recorded(people, fake_llm) -> None:  # noqa: ANN001
+def test_scope_fields_sent_with_a_question_are_ignored_and_recorded(people, fake_llm) -> None:
     read_events(
         login(people.teammate).post(
             reverse("chat:ask_new"),
@@ -152,7 +152,7 @@ def test_scope_fields_sent_with_a_question_are_ignored_and_recorded(people, fake
     assert event.detail["parameters"] == ["collection_ids", "filter"]
 
 
-def test_sign_in_and_out_are_audited(db, client) -> None:  # noqa: ANN001
+def test_sign_in_and_out_are_audited(db, client) -> None:
     from tests.factories import PASSWORD
 
     make_user("dana")

@@ -48,7 +48,7 @@ def form_data(html: str) -> dict[str, list[str]]:
     return parser.data
 
 
-def test_a_user_admin_cannot_deactivate_a_superuser(db) -> None:  # noqa: ANN001
+def test_a_user_admin_cannot_deactivate_a_superuser(db) -> None:
     root = make_user("root", is_superuser=True)
     page = login(make_user_admin()).post(reverse("people:person", args=[root.pk]), {}, follow=True)
     assert "Only a superuser can deactivate or reactivate a superuser." in page.content.decode()
@@ -57,7 +57,7 @@ def test_a_user_admin_cannot_deactivate_a_superuser(db) -> None:  # noqa: ANN001
     assert not AuditEvent.objects.filter(action=Action.USER_DEACTIVATED).exists()
 
 
-def test_a_user_admin_cannot_reactivate_a_superuser(db) -> None:  # noqa: ANN001
+def test_a_user_admin_cannot_reactivate_a_superuser(db) -> None:
     root = make_user("root", is_superuser=True, is_active=False)
     url = reverse("people:person", args=[root.pk])
     login(make_user_admin()).post(url, {"active": "on"})
@@ -65,7 +65,7 @@ def test_a_user_admin_cannot_reactivate_a_superuser(db) -> None:  # noqa: ANN001
     assert not root.is_active
 
 
-def test_a_user_admin_cannot_give_themselves_roles(db) -> None:  # noqa: ANN001
+def test_a_user_admin_cannot_give_themselves_roles(db) -> None:
     admin = make_user_admin()
     url = reverse("people:person", args=[admin.pk])
     data = {"roles": ["auditor", "collection_admin"], "active": "on"}
@@ -76,21 +76,21 @@ def test_a_user_admin_cannot_give_themselves_roles(db) -> None:  # noqa: ANN001
     assert not AuditEvent.objects.filter(action=Action.ROLES_CHANGED).exists()
 
 
-def test_a_user_admin_still_manages_other_users(db) -> None:  # noqa: ANN001
+def test_a_user_admin_still_manages_other_users(db) -> None:
     bea = make_user("bea")
     login(make_user_admin()).post(reverse("people:person", args=[bea.pk]), {"roles": ["auditor"]})
     bea.refresh_from_db()
     assert people_actions.roles_of(bea) == {"auditor"} and not bea.is_active
 
 
-def test_a_superuser_still_deactivates_a_superuser(db) -> None:  # noqa: ANN001
+def test_a_superuser_still_deactivates_a_superuser(db) -> None:
     other = make_user("other", is_superuser=True)
     login(make_user("root", is_superuser=True)).post(reverse("people:person", args=[other.pk]), {})
     other.refresh_from_db()
     assert not other.is_active
 
 
-def test_the_page_locks_what_a_user_admin_cannot_change_and_still_saves(db) -> None:  # noqa: ANN001
+def test_the_page_locks_what_a_user_admin_cannot_change_and_still_saves(db) -> None:
     finance = make_group("Finance")
     root = make_user("root", is_superuser=True)
     admin = make_user_admin()
@@ -116,7 +116,7 @@ def test_the_page_locks_what_a_user_admin_cannot_change_and_still_saves(db) -> N
     assert set(admin.groups.values_list("name", flat=True)) == {"Auditors", "Finance"}
 
 
-def test_a_save_that_fails_at_its_last_step_changes_nothing(db) -> None:  # noqa: ANN001
+def test_a_save_that_fails_at_its_last_step_changes_nothing(db) -> None:
     root = make_user("root", is_superuser=True)
     finance = make_group("Finance")
     # Groups and roles come first; deactivating yourself, the last step, is refused.
@@ -129,7 +129,7 @@ def test_a_save_that_fails_at_its_last_step_changes_nothing(db) -> None:  # noqa
     assert not AuditEvent.objects.filter(action__in=changes).exists()
 
 
-def test_a_plain_user_changes_nobody(people) -> None:  # noqa: ANN001
+def test_a_plain_user_changes_nobody(people) -> None:
     url = reverse("people:person", args=[people.teammate.pk])
     response = login(people.outsider).post(url, {"roles": ["auditor"]})
     assert response.status_code == 403

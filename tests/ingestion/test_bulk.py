@@ -1,10 +1,13 @@
 """Bulk upload through HTTP: ZIPs, folders, duplicates, versions, tombstones, progress."""
 
 import io
+import threading
+import time
 import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from assistant.models import AuditEvent
@@ -17,7 +20,7 @@ from tests.factories import make_pdf, make_zip
 Status = Document.Status
 
 
-def post(client, collection, files, **extra):  # noqa: ANN001, ANN201
+def post(client, collection, files, **extra):
     url = reverse("ingestion:upload", args=[collection.pk])
     return client.post(url, {"files": files, **extra}, follow=True)
 
@@ -27,7 +30,7 @@ def ingest_all() -> None:
         pipeline.ingest(pk)
 
 
-def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:  # noqa: ANN001
+def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:
     archive = make_zip(
         {
             "policies/hr/leave.txt": b"Leave is 25 days a year.",
@@ -49,7 +52,7 @@ def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:  # noq
     assert leave.status == Status.READY and index.count(leave.pk) == leave.chunks
 
 
-def test_a_zip_bomb_is_refused_from_its_directory(people, settings) -> None:  # noqa: ANN001
+def test_a_zip_bomb_is_refused_from_its_directory(people, settings) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("zeros.txt", b"0" * 30_000_000)
@@ -58,7 +61,7 @@ def test_a_zip_bomb_is_refused_from_its_directory(people, settings) -> None:  # 
     assert document.status == Status.FAILED and "ZIP bomb" in document.error
 
 
-def test_a_zip_with_too_many_members_is_refused(people, settings) -> None:  # noqa: ANN001
+def test_a_zip_with_too_many_members_is_refused(people, settings) -> None:
     settings.MAX_FILES_PER_ARCHIVE = 3
     archive = make_zip({f"{n}.txt": b"x" for n in range(4)})
     post(login(people.owner), people.legal, [SimpleUploadedFile("many.zip", archive)])
@@ -66,14 +69,14 @@ def test_a_zip_with_too_many_members_is_refused(people, settings) -> None:  # no
     assert "more than 3" in document.error
 
 
-def test_a_folder_upload_keeps_relative_paths(people) -> None:  # noqa: ANN001
+def test_a_folder_upload_keeps_relative_paths(people) -> None:
     files = [SimpleUploadedFile("a.txt", b"Alpha."), SimpleUploadedFile("b.txt", b"Beta.")]
     post(login(people.owner), people.legal, files, paths=["Docs/2024/a.txt", "../../b.txt"])
     paths = dict(Document.objects.values_list("original_name", "path"))
     assert paths == {"a.txt": "Docs/2024", "b.txt": ""}
 
 
-def test_identical_content_is_skipped_as_duplicate(people) -> None:  # noqa: ANN001
+def test_identical_content_is_skipped_as_duplicate(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile("a.txt", b"Same words.")])
     post(client, people.legal, [SimpleUploadedFile("copy.txt", b"Same words.")])
@@ -83,7 +86,7 @@ def test_identical_content_is_skipped_as_duplicate(people) -> None:  # noqa: ANN
     assert "Skipped as a duplicate of a.txt" in page
 
 
-def test_a_changed_file_replaces_the_old_version_once_ready(people) -> None:  # noqa: ANN001
+def test_a_changed_file_replaces_the_old_version_once_ready(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile("faq.txt", b"Lunch is at noon.")])
     ingest_all()
@@ -99,7 +102,7 @@ def test_a_changed_file_replaces_the_old_version_once_ready(people) -> None:  # 
     assert AuditEvent.objects.filter(action="delete", detail__superseded_by=new.pk).exists()
 
 
-def test_a_failed_new_version_leaves_the_old_one_in_place(people) -> None:  # noqa: ANN001
+def test_a_failed_new_version_leaves_the_old_one_in_place(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile("r.pdf", make_pdf(["Refunds: 14 days."]))])
     ingest_all()
@@ -110,7 +113,7 @@ def test_a_failed_new_version_leaves_the_old_one_in_place(people) -> None:  # no
     assert index.count(old.pk) == old.chunks
 
 
-def test_deleting_leaves_a_tombstone_that_refuses_the_same_content(people) -> None:  # noqa: ANN001
+def test_deleting_leaves_a_tombstone_that_refuses_the_same_content(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile("gone.txt", b"Obsolete rule.")])
     ingest_all()
@@ -124,7 +127,7 @@ def test_deleting_leaves_a_tombstone_that_refuses_the_same_content(people) -> No
     assert index.count(again.pk) == 0
 
 
-def test_deleting_a_whole_collection_removes_every_point_and_file(people) -> None:  # noqa: ANN001
+def test_deleting_a_whole_collection_removes_every_point_and_file(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile(f"{n}.txt", b"Rule %d." % n) for n in range(3)])
     ingest_all()
@@ -137,7 +140,7 @@ def test_deleting_a_whole_collection_removes_every_point_and_file(people) -> Non
     assert AuditEvent.objects.filter(action="delete").count() == 3
 
 
-def test_outsiders_and_readers_cannot_clear_or_reingest(people) -> None:  # noqa: ANN001
+def test_outsiders_and_readers_cannot_clear_or_reingest(people) -> None:
     for user in (people.teammate, people.outsider):
         client = login(user)
         for name in ("ingestion:collection_clear", "ingestion:collection_reingest"):
@@ -145,7 +148,7 @@ def test_outsiders_and_readers_cannot_clear_or_reingest(people) -> None:  # noqa
             assert response.status_code in (403, 404)
 
 
-def test_reingesting_a_collection_queues_every_document(people) -> None:  # noqa: ANN001
+def test_reingesting_a_collection_queues_every_document(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile("a.txt", b"A rule.")])
     ingest_all()
@@ -153,7 +156,7 @@ def test_reingesting_a_collection_queues_every_document(people) -> None:  # noqa
     assert Document.objects.get().status == Status.QUEUED
 
 
-def test_the_progress_bar_counts_the_last_batch(people) -> None:  # noqa: ANN001
+def test_the_progress_bar_counts_the_last_batch(people) -> None:
     client = login(people.owner)
     files = [
         SimpleUploadedFile("a.txt", b"Alpha rule."),
@@ -170,7 +173,7 @@ def test_the_progress_bar_counts_the_last_batch(people) -> None:  # noqa: ANN001
     assert "hx-trigger" not in partial
 
 
-def test_mail_attachments_become_documents_of_their_own(people) -> None:  # noqa: ANN001
+def test_mail_attachments_become_documents_of_their_own(people) -> None:
     mail = shared_fixture("email/fake-email-attachment.eml").read_bytes()
     post(login(people.owner), people.legal, [SimpleUploadedFile("m.eml", mail)])
     ingest_all()
@@ -185,7 +188,7 @@ def test_mail_attachments_become_documents_of_their_own(people) -> None:  # noqa
     assert Document.objects.filter(original_name="fake-attachment.txt").count() == 1
 
 
-def test_an_encrypted_pdf_ends_encrypted_without_secrets_in_logs(people, caplog) -> None:  # noqa: ANN001
+def test_an_encrypted_pdf_ends_encrypted_without_secrets_in_logs(people, caplog) -> None:
     pdf = make_pdf(["The launch date is secret."], password="hunter2")
     post(login(people.owner), people.legal, [SimpleUploadedFile("locked.pdf", pdf)])
     ingest_all()
@@ -194,7 +197,7 @@ def test_an_encrypted_pdf_ends_encrypted_without_secrets_in_logs(people, caplog)
     assert "hunter2" not in caplog.text and "Traceback" not in caplog.text
 
 
-def test_a_type_mismatch_is_a_clear_error(people) -> None:  # noqa: ANN001
+def test_a_type_mismatch_is_a_clear_error(people) -> None:
     files = [
         SimpleUploadedFile("page.pdf", b"<html><body>Hello</body></html>"),
         SimpleUploadedFile("blob.docx", bytes(range(256)) * 40),
@@ -208,7 +211,7 @@ def test_a_type_mismatch_is_a_clear_error(people) -> None:  # noqa: ANN001
     assert errors["empty.txt"] == "The file is empty."
 
 
-def test_hostile_names_are_stored_as_plain_labels(people) -> None:  # noqa: ANN001
+def test_hostile_names_are_stored_as_plain_labels(people) -> None:
     names = ["../../x.txt", "a\r\nSet-Cookie: y.txt", "é" * 300 + ".txt"]
     post(login(people.owner), people.legal, [SimpleUploadedFile(n, n.encode()) for n in names])
     for document in Document.objects.all():
@@ -219,7 +222,7 @@ def test_hostile_names_are_stored_as_plain_labels(people) -> None:  # noqa: ANN0
     assert long_name.extension == ".txt" and long_name.file.name.startswith("documents/")
 
 
-def test_an_oversized_file_is_dropped_while_streaming(people, settings) -> None:  # noqa: ANN001
+def test_an_oversized_file_is_dropped_while_streaming(people, settings) -> None:
     settings.MAX_UPLOAD_BYTES = 100_000
     files = [
         SimpleUploadedFile("big.txt", b"x" * 1_000_000),
@@ -243,7 +246,7 @@ def test_the_size_limit_stops_reading_at_the_first_chunk_past_it(settings) -> No
     assert handler.too_large == ["big.txt"] and handler.dropped == [0]
 
 
-def test_more_files_than_django_accepts_is_explained(people, settings) -> None:  # noqa: ANN001
+def test_more_files_than_django_accepts_is_explained(people, settings) -> None:
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     settings.MAX_FILES_PER_UPLOAD = 2
     files = [SimpleUploadedFile(f"{n}.txt", b"x") for n in range(3)]
@@ -253,13 +256,13 @@ def test_more_files_than_django_accepts_is_explained(people, settings) -> None: 
     assert not Document.objects.exists()
 
 
-def test_uploads_are_audited(people) -> None:  # noqa: ANN001
+def test_uploads_are_audited(people) -> None:
     post(login(people.owner), people.legal, [SimpleUploadedFile("a.txt", b"Audited rule.")])
     event = AuditEvent.objects.get(action="upload")
     assert event.actor_ref == people.owner.pk and event.detail["status"] == "queued"
 
 
-def test_a_third_version_replaces_the_second(people) -> None:  # noqa: ANN001
+def test_a_third_version_replaces_the_second(people) -> None:
     client = login(people.owner)
     for text in (b"Version one.", b"Version two.", b"Version three."):
         post(client, people.legal, [SimpleUploadedFile("v.txt", text)])
@@ -269,7 +272,7 @@ def test_a_third_version_replaces_the_second(people) -> None:  # noqa: ANN001
     assert document.status == Status.READY
 
 
-def test_files_after_an_oversized_one_keep_their_own_folders(people, settings) -> None:  # noqa: ANN001
+def test_files_after_an_oversized_one_keep_their_own_folders(people, settings) -> None:
     settings.MAX_UPLOAD_BYTES = 100_000
     files = [
         SimpleUploadedFile("big.txt", b"x" * 1_000_000),
@@ -283,12 +286,12 @@ def test_files_after_an_oversized_one_keep_their_own_folders(people, settings) -
     assert folders == {"a.txt": "Docs", "b.txt": "Docs/2024"}
 
 
-def upload_version(client, collection, text: bytes) -> Document:  # noqa: ANN001
+def upload_version(client, collection, text: bytes) -> Document:
     post(client, collection, [SimpleUploadedFile("v.txt", text)])
     return Document.objects.latest("pk")
 
 
-def test_a_ready_version_retires_every_older_one_past_a_failed_one(people) -> None:  # noqa: ANN001
+def test_a_ready_version_retires_every_older_one_past_a_failed_one(people) -> None:
     client = login(people.owner)
     v1 = upload_version(client, people.legal, b"Version one.")
     pipeline.ingest(v1.pk)
@@ -301,7 +304,7 @@ def test_a_ready_version_retires_every_older_one_past_a_failed_one(people) -> No
     assert [h.text for h in index.search("version", [people.legal.pk], 5)] == ["Version three."]
 
 
-def test_an_older_version_finishing_last_is_retired_not_the_newer(people) -> None:  # noqa: ANN001
+def test_an_older_version_finishing_last_is_retired_not_the_newer(people) -> None:
     client = login(people.owner)
     v1 = upload_version(client, people.legal, b"Version one.")
     pipeline.ingest(v1.pk)
@@ -315,7 +318,7 @@ def test_an_older_version_finishing_last_is_retired_not_the_newer(people) -> Non
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-def test_same_named_members_of_one_upload_are_distinct_documents(people) -> None:  # noqa: ANN001
+def test_same_named_members_of_one_upload_are_distinct_documents(people) -> None:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("notes.txt", b"First notes about lunch.")
@@ -327,7 +330,7 @@ def test_same_named_members_of_one_upload_are_distinct_documents(people) -> None
     assert all(d.replaces_id is None for d in rows)
 
 
-def test_same_named_mail_attachments_are_distinct_documents(people, tmp_path) -> None:  # noqa: ANN001
+def test_same_named_mail_attachments_are_distinct_documents(people, tmp_path) -> None:
     from ingestion import documents
     from ingestion.parsing import Attachment
 
@@ -341,3 +344,45 @@ def test_same_named_mail_attachments_are_distinct_documents(people, tmp_path) ->
     ingest_all()
     scans = Document.objects.filter(original_name="scan.txt")
     assert [d.status for d in scans] == [Status.READY, Status.READY]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_in_is_not_held_up_while_an_upload_is_stored(people, monkeypatch) -> None:
+    from django.core.files.storage import FileSystemStorage
+    from django.db import connection
+
+    from ingestion import documents
+    from tests.factories import PASSWORD
+
+    storing, release, saved = threading.Event(), threading.Event(), []
+    save = FileSystemStorage._save
+
+    def slow_save(self: FileSystemStorage, name: str, content: object) -> str:
+        saved.append(name)
+        if len(saved) == 2:  # the second file: the first one's row could be written by now
+            storing.set()
+            release.wait(15)
+        return save(self, name, content)
+
+    def upload() -> None:
+        files = [SimpleUploadedFile(f"{n}.txt", f"Rule {n}.".encode()) for n in range(2)]
+        try:
+            documents.upload(people.legal, files, people.owner)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(FileSystemStorage, "_save", slow_save)
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    try:
+        assert storing.wait(30)
+        started = time.monotonic()
+        response = Client().post(
+            reverse("login"), {"username": people.teammate.username, "password": PASSWORD}
+        )
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        uploading.join(30)
+    assert response.status_code == 302 and took < 2, took
+    assert Document.objects.count() == 2

@@ -15,13 +15,13 @@ from tests.factories import make_document, make_group, make_user
 pytestmark = pytest.mark.embedded
 
 
-def make_documents(collection, count: int) -> list[Document]:  # noqa: ANN001
+def make_documents(collection, count: int) -> list[Document]:
     made = [make_document(collection, f"doc-{n}.txt", f"Rule {n}.".encode()) for n in range(count)]
     Document.objects.update(status=Document.Status.READY)
     return made
 
 
-def test_the_collection_page_lists_documents_a_page_at_a_time(people) -> None:  # noqa: ANN001
+def test_the_collection_page_lists_documents_a_page_at_a_time(people) -> None:
     made = make_documents(people.legal, DOCUMENTS_PER_PAGE + 1)
     url = reverse("ingestion:collection", args=[people.legal.pk])
     client = login(people.teammate)
@@ -37,7 +37,7 @@ def test_the_collection_page_lists_documents_a_page_at_a_time(people) -> None:  
     assert login(people.outsider).get(url, {"page": 2}).status_code == 404
 
 
-def test_the_progress_bar_counts_the_whole_upload_across_pages(people) -> None:  # noqa: ANN001
+def test_the_progress_bar_counts_the_whole_upload_across_pages(people) -> None:
     made = make_documents(people.legal, DOCUMENTS_PER_PAGE + 5)
     Document.objects.update(batch=uuid.uuid4())
     Document.objects.filter(pk=made[0].pk).update(status=Document.Status.QUEUED)
@@ -50,7 +50,7 @@ def test_the_progress_bar_counts_the_whole_upload_across_pages(people) -> None: 
     assert f'hx-get="{url}?page=2" hx-trigger="every 2s"' in partial
 
 
-def test_role_groups_cannot_be_granted_a_collection(people) -> None:  # noqa: ANN001
+def test_role_groups_cannot_be_granted_a_collection(people) -> None:
     auditors = people_actions.role_group("auditor")
     admins = people_actions.role_group("collection_admin")
     legal_group = make_group("Legal")

@@ -28,14 +28,14 @@ def page_url(document_id: int, page: int, chunk_no: int | None = None) -> str:
     return url if chunk_no is None else f"{url}?chunk={chunk_no}"
 
 
-def cited(document, collection_id: int):  # noqa: ANN001, ANN201
+def cited(document, collection_id: int):
     pipeline.ingest(document.pk)
     [hit] = index.search("how long do refunds take", [collection_id], 1)
     return hit
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
-def test_the_cited_passage_is_marked_on_its_page(people, name: str) -> None:  # noqa: ANN001
+def test_the_cited_passage_is_marked_on_its_page(people, name: str) -> None:
     document = make_document(people.legal, name, FORMATS[name]())
     hit = cited(document, people.legal.pk)
     response = login(people.teammate).get(page_url(document.pk, hit.page, hit.chunk_no))
@@ -50,13 +50,13 @@ def test_the_cited_passage_is_marked_on_its_page(people, name: str) -> None:  # 
         assert f"{reverse('ingestion:document_file', args=[document.pk])}#page=2" in page
 
 
-def ingested(collection, name: str, content: bytes):  # noqa: ANN001, ANN201
+def ingested(collection, name: str, content: bytes):
     document = make_document(collection, name, content)
     pipeline.ingest(document.pk)
     return document
 
 
-def test_outsiders_get_404_for_existing_and_missing_documents(people) -> None:  # noqa: ANN001
+def test_outsiders_get_404_for_existing_and_missing_documents(people) -> None:
     document = ingested(people.legal, "policy.txt", PASSAGE.encode())
     outsider = login(people.outsider)
     assert outsider.get(page_url(document.pk, 1, 0)).status_code == 404
@@ -65,7 +65,7 @@ def test_outsiders_get_404_for_existing_and_missing_documents(people) -> None:  
     assert login(people.teammate).get(page_url(document.pk, 2)).status_code == 404  # no page 2
 
 
-def test_a_chunk_number_cannot_pull_in_text_of_another_document(people) -> None:  # noqa: ANN001
+def test_a_chunk_number_cannot_pull_in_text_of_another_document(people) -> None:
     mine = make_document(people.legal, "mine.txt", b"Lunch is at noon.")
     secret = make_document(people.sales, "secret.txt", b"SECRET-CANARY pricing tiers.")
     pipeline.ingest(mine.pk)
@@ -76,20 +76,20 @@ def test_a_chunk_number_cannot_pull_in_text_of_another_document(people) -> None:
     assert "<mark" not in page and "SECRET-CANARY" not in page
 
 
-def test_page_text_is_escaped(people) -> None:  # noqa: ANN001
+def test_page_text_is_escaped(people) -> None:
     document = ingested(people.legal, "x.txt", b"<script>alert(1)</script> words")
     page = login(people.teammate).get(page_url(document.pk, 1)).content.decode()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
 
 
-def test_chat_sources_link_to_the_marked_passage(people, fake_llm) -> None:  # noqa: ANN001
+def test_chat_sources_link_to_the_marked_passage(people, fake_llm) -> None:
     document = make_document(people.legal, "refunds.pdf", make_pdf(["Cover page.", PASSAGE]))
     hit = cited(document, people.legal.pk)
     html = ask(people.teammate)[-1][1]["html"]
     assert f'href="{page_url(document.pk, 2, hit.chunk_no)}#passage"' in html
 
 
-def test_viewing_a_page_is_audited_with_its_number(people) -> None:  # noqa: ANN001
+def test_viewing_a_page_is_audited_with_its_number(people) -> None:
     document = ingested(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
     opened = AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED)
     assert login(people.teammate).get(page_url(document.pk, 2)).status_code == 200
@@ -100,7 +100,7 @@ def test_viewing_a_page_is_audited_with_its_number(people) -> None:  # noqa: ANN
     assert sorted(e.detail["page"] for e in opened.all()) == [1, 2]
 
 
-def test_a_page_the_viewer_may_not_see_is_not_audited_as_opened(people) -> None:  # noqa: ANN001
+def test_a_page_the_viewer_may_not_see_is_not_audited_as_opened(people) -> None:
     document = ingested(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
     assert login(people.outsider).get(page_url(document.pk, 1)).status_code == 404
     assert login(people.teammate).get(page_url(document.pk, 3)).status_code == 404  # no page 3
@@ -110,10 +110,10 @@ def test_a_page_the_viewer_may_not_see_is_not_audited_as_opened(people) -> None:
     )
 
 
-def test_the_page_view_reads_stored_pages_and_never_parses(people, monkeypatch) -> None:  # noqa: ANN001
+def test_the_page_view_reads_stored_pages_and_never_parses(people, monkeypatch) -> None:
     document = ingested(people.legal, "policy.pdf", make_pdf(["Cover page.", PASSAGE]))
 
-    def no_parsing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_parsing(*args, **kwargs):
         raise AssertionError("the web must not parse")
 
     # parse_file runs the parser child through subprocess.run: neither may happen in the web.
@@ -125,7 +125,7 @@ def test_the_page_view_reads_stored_pages_and_never_parses(people, monkeypatch) 
     assert [p.number for p in stored] == [1, 2] and PASSAGE in stored[1].text
 
 
-def test_a_document_without_stored_pages_asks_for_a_reingest(people) -> None:  # noqa: ANN001
+def test_a_document_without_stored_pages_asks_for_a_reingest(people) -> None:
     document = make_document(people.legal, "policy.txt", PASSAGE.encode())  # not ingested
     response = login(people.teammate).get(page_url(document.pk, 1))
     assert response.status_code == 404
@@ -139,14 +139,14 @@ def test_a_document_without_stored_pages_asks_for_a_reingest(people) -> None:  #
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_OPENED).exists()
 
 
-def test_a_document_without_a_file_is_a_404(people) -> None:  # noqa: ANN001
+def test_a_document_without_a_file_is_a_404(people) -> None:
     document = ingested(people.legal, "policy.txt", PASSAGE.encode())
     Document.objects.filter(pk=document.pk).update(file="")
     assert login(people.teammate).get(page_url(document.pk, 1)).status_code == 404
     assert login(people.outsider).get(page_url(document.pk, 1)).status_code == 404
 
 
-def test_sections_of_one_page_are_one_page(people) -> None:  # noqa: ANN001
+def test_sections_of_one_page_are_one_page(people) -> None:
     content = make_docx(["Introduction."], headings={"Refunds": PASSAGE})
     document = make_document(people.legal, "policy.docx", content)
     hit = cited(document, people.legal.pk)
@@ -156,7 +156,7 @@ def test_sections_of_one_page_are_one_page(people) -> None:  # noqa: ANN001
     assert "Page 1 of 1" in page
 
 
-def test_previous_and_next_skip_pages_without_text(people) -> None:  # noqa: ANN001
+def test_previous_and_next_skip_pages_without_text(people) -> None:
     document = ingested(people.legal, "gap.pdf", make_pdf(["One.", "", "Three."]))
     page = login(people.teammate).get(page_url(document.pk, 1)).content.decode()
     assert "Page 1 of 3" in page and f'href="{page_url(document.pk, 3)}">next' in page
@@ -164,7 +164,7 @@ def test_previous_and_next_skip_pages_without_text(people) -> None:  # noqa: ANN
     assert f'href="{page_url(document.pk, 1)}">previous' in page and ">next<" not in page
 
 
-def test_storing_pages_replaces_them(people) -> None:  # noqa: ANN001
+def test_storing_pages_replaces_them(people) -> None:
     document = make_document(people.legal, "policy.txt", PASSAGE.encode())
     pages.store(document.pk, [Page(1, "Old one."), Page(2, "Old two.")])
     pages.store(document.pk, [Page(1, "New one.", "Intro"), Page(1, "More of one.")])

@@ -27,7 +27,7 @@ def make_engine(kind: str, path: Path, **options: int) -> Engine:
 
 
 @pytest.fixture(params=["edge", "server"])
-def engine(request, tmp_path):  # noqa: ANN001, ANN201
+def engine(request, tmp_path):
     opened = make_engine(request.param, tmp_path)
     yield opened
     opened.close()
@@ -171,7 +171,7 @@ def test_payload_indexes_cover_tenant_document_and_chunk(tmp_path: Path) -> None
     class Recording(QdrantClient):
         created: list[tuple[str, object]] = []
 
-        def create_payload_index(self, collection_name, field_name, field_schema=None, **kw):  # noqa: ANN001, ANN003, ANN201
+        def create_payload_index(self, collection_name, field_name, field_schema=None, **kw):
             self.created.append((field_name, field_schema))
             return super().create_payload_index(collection_name, field_name, field_schema, **kw)
 
@@ -262,7 +262,7 @@ def test_edge_recovers_from_a_crash_between_the_optimiser_renames(tmp_path: Path
 
 
 @pytest.mark.embedded
-def test_searches_go_on_while_a_document_is_embedded_and_written(monkeypatch) -> None:  # noqa: ANN001
+def test_searches_go_on_while_a_document_is_embedded_and_written(monkeypatch) -> None:
     """No lock is held across embedding, and readers never see a document half-replaced."""
     index.replace(
         collection_id=10,
@@ -328,7 +328,7 @@ def test_searches_go_on_while_a_document_is_embedded_and_written(monkeypatch) ->
 
 @pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_builds_hnsw_once_its_queue_drains(people, celery_worker, settings) -> None:  # noqa: ANN001
+def test_the_worker_builds_hnsw_once_its_queue_drains(people, celery_worker, settings) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.urls import reverse
 

@@ -49,7 +49,7 @@ def own_queue(name: str) -> Iterator[None]:
             conn.default_channel.client.delete(name)
 
 
-def test_reconcile_repairs_a_broken_index(people) -> None:  # noqa: ANN001
+def test_reconcile_repairs_a_broken_index(people) -> None:
     kept = make_document(people.legal, "kept.txt", b"Kept rule. " * 200)
     emptied = make_document(people.legal, "emptied.txt", b"Emptied rule. " * 200)
     failed = make_document(people.legal, "failed.txt", b"Failed rule.")
@@ -77,7 +77,7 @@ def test_reconcile_repairs_a_broken_index(people) -> None:  # noqa: ANN001
 
 @services
 @pytest.mark.django_db(transaction=True)
-def test_an_upload_survives_the_broker_being_down(people, caplog) -> None:  # noqa: ANN001
+def test_an_upload_survives_the_broker_being_down(people, caplog) -> None:
     from assistant.celery import app
 
     app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing listens there
@@ -102,7 +102,7 @@ def test_an_upload_survives_the_broker_being_down(people, caplog) -> None:  # no
 
 @pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
-def test_a_poison_document_fails_and_the_queue_keeps_draining(people, celery_worker) -> None:  # noqa: ANN001
+def test_a_poison_document_fails_and_the_queue_keeps_draining(people, celery_worker) -> None:
     import zlib
 
     poison = make_stream_pdf(zlib.compress(b"0" * 400_000_000, 9))
@@ -183,7 +183,7 @@ def worker_env(tmp_path: Path, queue: str) -> dict[str, str]:
 
 @services
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_path) -> None:  # noqa: ANN001
+def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_path) -> None:
     from assistant.celery import app
 
     app.control.purge()
@@ -193,7 +193,7 @@ def test_a_worker_killed_mid_embedding_loses_and_duplicates_nothing(people, tmp_
         kill_and_redeliver(people, env, tmp_path)
 
 
-def kill_and_redeliver(people, env: dict[str, str], tmp_path: Path) -> None:  # noqa: ANN001
+def kill_and_redeliver(people, env: dict[str, str], tmp_path: Path) -> None:
     text = " ".join(f"Clause {n} sets the rule for case {n * 7}." for n in range(8000))
     login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]),
@@ -236,7 +236,7 @@ def kill_and_redeliver(people, env: dict[str, str], tmp_path: Path) -> None:  # 
 
 @services
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_given_the_same_document_process_it_once(people, tmp_path) -> None:  # noqa: ANN001
+def test_two_workers_given_the_same_document_process_it_once(people, tmp_path) -> None:
     from assistant.celery import app
 
     app.control.purge()

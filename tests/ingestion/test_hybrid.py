@@ -113,7 +113,7 @@ def test_chunks_carry_the_section_heading_they_sit_in() -> None:
     ]
 
 
-def test_the_heading_is_indexed_with_the_chunk(db) -> None:  # noqa: ANN001
+def test_the_heading_is_indexed_with_the_chunk(db) -> None:
     collection = make_collection("Handbook")
     text = (
         b"# Parental leave\n\nSixteen weeks, fully paid.\n\n# Expenses\n\nReceipts within 30 days."
@@ -167,7 +167,7 @@ def test_neighbours_come_from_the_searched_collections_only() -> None:
     assert hit.context == BOUNDARY[1] + "\n" + BOUNDARY[2]
 
 
-def test_neighbours_can_be_switched_off(settings) -> None:  # noqa: ANN001
+def test_neighbours_can_be_switched_off(settings) -> None:
     settings.RETRIEVAL_NEIGHBOURS = False
     put(1, collection_id=10, texts=BOUNDARY)
     [hit] = index.search("meal allowance abroad", [10], 1)
@@ -193,7 +193,7 @@ RERANK_TEXTS = [
 ]
 
 
-def test_a_configured_cross_encoder_reorders_the_fused_candidates(settings, tmp_path) -> None:  # noqa: ANN001
+def test_a_configured_cross_encoder_reorders_the_fused_candidates(settings, tmp_path) -> None:
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -216,7 +216,7 @@ def test_a_configured_cross_encoder_reorders_the_fused_candidates(settings, tmp_
     assert reranked != fused and sorted(reranked) == sorted(fused)
 
 
-def test_a_cross_encoder_that_cannot_be_loaded_leaves_the_fused_order(  # noqa: ANN001
+def test_a_cross_encoder_that_cannot_be_loaded_leaves_the_fused_order(
     settings, tmp_path, caplog: pytest.LogCaptureFixture
 ) -> None:
     for n, text in enumerate(RERANK_TEXTS, start=1):

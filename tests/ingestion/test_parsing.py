@@ -234,7 +234,7 @@ def test_the_memory_limit_stops_a_parser(tmp_path: Path) -> None:
 SECRETS = ["SECRET_KEY", "DATABASE_URL", "OIDC_RP_CLIENT_SECRET", "LLM_API_KEY", "CACHE_URL"]
 
 
-def test_the_parse_child_sees_no_secrets_of_the_environment(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_parse_child_sees_no_secrets_of_the_environment(tmp_path: Path, monkeypatch) -> None:
     for name in SECRETS:
         monkeypatch.setenv(name, f"CANARY-{name}")
     monkeypatch.setenv("LC_ALL", "C.UTF-8")
@@ -247,7 +247,7 @@ def test_the_parse_child_sees_no_secrets_of_the_environment(tmp_path: Path, monk
     assert env["ENCLAVE_PARSE_MEMORY_MB"] == "512" and env["OMP_THREAD_LIMIT"] == "1"
 
 
-def test_the_real_child_parses_with_secrets_in_our_environment(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_real_child_parses_with_secrets_in_our_environment(tmp_path: Path, monkeypatch) -> None:
     for name in SECRETS:
         monkeypatch.setenv(name, f"CANARY-{name}")
     pages = parse(write(tmp_path, "notes.pdf", make_pdf(["Lunch is at noon."])))

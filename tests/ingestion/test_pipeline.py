@@ -14,7 +14,7 @@ from ingestion.parsing import Page
 from tests.factories import make_collection, make_document
 
 
-def test_a_finished_document_is_not_processed_again(db) -> None:  # noqa: ANN001
+def test_a_finished_document_is_not_processed_again(db) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Some words about lunch.")
     pipeline.ingest(document.pk)
     pipeline.ingest(document.pk)  # a duplicate delivery
@@ -24,7 +24,7 @@ def test_a_finished_document_is_not_processed_again(db) -> None:  # noqa: ANN001
     assert index.count(document.pk) == document.chunks
 
 
-def test_a_redelivered_document_resumes_and_ends_with_exact_points(db) -> None:  # noqa: ANN001
+def test_a_redelivered_document_resumes_and_ends_with_exact_points(db) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Text. " * 400)
     # As if a worker died mid-task: claimed, half the points written, never finished.
     Document.objects.filter(pk=document.pk).update(status=Document.Status.PARSING, attempts=1)
@@ -36,7 +36,7 @@ def test_a_redelivered_document_resumes_and_ends_with_exact_points(db) -> None: 
 
 
 @override_settings(INGEST_MAX_ATTEMPTS=3)
-def test_a_document_that_keeps_killing_workers_ends_failed(db) -> None:  # noqa: ANN001
+def test_a_document_that_keeps_killing_workers_ends_failed(db) -> None:
     document = make_document(make_collection("C"), "a.txt", b"poison")
     Document.objects.filter(pk=document.pk).update(status=Document.Status.PARSING, attempts=3)
     pipeline.ingest(document.pk)
@@ -45,7 +45,7 @@ def test_a_document_that_keeps_killing_workers_ends_failed(db) -> None:  # noqa:
     assert "3 attempts" in document.error
 
 
-def test_chunks_fit_the_embedder_window(db) -> None:  # noqa: ANN001
+def test_chunks_fit_the_embedder_window(db) -> None:
     pages = [Page(1, "A sentence about compliance rules. " * 300)]
     chunks = pipeline.chunk(pages)
     assert len(chunks) > 5
@@ -53,7 +53,7 @@ def test_chunks_fit_the_embedder_window(db) -> None:  # noqa: ANN001
     assert [c.chunk_no for c in chunks] == list(range(len(chunks)))
 
 
-def test_a_document_deleted_while_it_is_written_leaves_no_points_behind(db, monkeypatch) -> None:  # noqa: ANN001
+def test_a_document_deleted_while_it_is_written_leaves_no_points_behind(db, monkeypatch) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch. " * 2000)
     written = []
     put = writes.put
@@ -77,7 +77,7 @@ def hold(document: Document, owner: str, seconds: float) -> None:
     )
 
 
-def test_a_document_another_worker_holds_is_left_to_it(db) -> None:  # noqa: ANN001
+def test_a_document_another_worker_holds_is_left_to_it(db) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch.")
     hold(document, "other-worker", 30)
     wait = pipeline.ingest(document.pk)  # a duplicate delivery, or a restart's requeue
@@ -90,7 +90,7 @@ def test_a_document_another_worker_holds_is_left_to_it(db) -> None:  # noqa: ANN
     assert documents.requeue_stuck() == 0  # a worker starting now leaves it alone
 
 
-def test_a_dead_workers_document_is_taken_once_its_lease_runs_out(db) -> None:  # noqa: ANN001
+def test_a_dead_workers_document_is_taken_once_its_lease_runs_out(db) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch.")
     hold(document, "dead-worker", -1)
     with mock.patch.object(documents, "enqueue") as enqueue:
@@ -102,7 +102,7 @@ def test_a_dead_workers_document_is_taken_once_its_lease_runs_out(db) -> None:  
     assert document.lease_until is None and index.count(document.pk) == document.chunks
 
 
-def test_a_worker_whose_lease_was_taken_stops_without_finishing(db, monkeypatch) -> None:  # noqa: ANN001
+def test_a_worker_whose_lease_was_taken_stops_without_finishing(db, monkeypatch) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch. " * 2000)
     monkeypatch.setattr(settings, "INGEST_LEASE_SECONDS", 0.01)  # renews at every step
     put = writes.put
@@ -117,7 +117,7 @@ def test_a_worker_whose_lease_was_taken_stops_without_finishing(db, monkeypatch)
     assert (document.status, document.lease_owner) == (Document.Status.EMBEDDING, "faster-worker")
 
 
-def test_reingesting_a_document_whose_file_is_gone_ends_failed(db) -> None:  # noqa: ANN001
+def test_reingesting_a_document_whose_file_is_gone_ends_failed(db) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch.")
     document.file.delete(save=False)
     pipeline.ingest(document.pk)
@@ -126,7 +126,7 @@ def test_reingesting_a_document_whose_file_is_gone_ends_failed(db) -> None:  # n
     assert document.error == "The stored file is missing; upload the document again."
 
 
-def test_a_heading_followed_by_a_long_run_of_spaces_chunks_in_linear_time(db) -> None:  # noqa: ANN001
+def test_a_heading_followed_by_a_long_run_of_spaces_chunks_in_linear_time(db) -> None:
     pipeline.chunk([Page(1, "# warm up")])  # loads the tokenizer outside the timing
     started = time.monotonic()
     chunks = pipeline.chunk([Page(1, "# a" + " " * 2_000_000 + "x")])
@@ -134,12 +134,12 @@ def test_a_heading_followed_by_a_long_run_of_spaces_chunks_in_linear_time(db) ->
     assert chunks and chunks[0].heading.startswith("a")
 
 
-def test_headings_lose_their_closing_hashes(db) -> None:  # noqa: ANN001
+def test_headings_lose_their_closing_hashes(db) -> None:
     text = "   ## Refunds ##\nFourteen days.\n# C#\nA language.\n#nope\nNot a heading."
     assert [h for h, _ in pipeline.sections(text, "")] == ["Refunds", "C"]
 
 
-def test_a_document_that_takes_too_long_ends_failed(db, settings) -> None:  # noqa: ANN001
+def test_a_document_that_takes_too_long_ends_failed(db, settings) -> None:
     settings.INGEST_TIME_LIMIT_SECONDS = 0.001
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch. " * 400)
     pipeline.ingest(document.pk)
@@ -148,7 +148,7 @@ def test_a_document_that_takes_too_long_ends_failed(db, settings) -> None:  # no
     assert document.error == "Ingestion took longer than 0.001 seconds and was stopped."
 
 
-def test_a_document_stopped_by_the_workers_soft_time_limit_ends_failed(db, monkeypatch) -> None:  # noqa: ANN001
+def test_a_document_stopped_by_the_workers_soft_time_limit_ends_failed(db, monkeypatch) -> None:
     def stopped(*args: object) -> None:
         raise SoftTimeLimitExceeded()  # as a prefork worker raises it, mid-embedding
 

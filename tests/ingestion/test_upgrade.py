@@ -31,7 +31,7 @@ HOLD = (
 
 
 @pytest.fixture
-def var(settings, tmp_path: Path) -> Iterator[Path]:  # noqa: ANN001
+def var(settings, tmp_path: Path) -> Iterator[Path]:
     settings.LEGACY_QDRANT_PATH = tmp_path / "qdrant"
     settings.INDEX_PATH = tmp_path / "index"
     yield tmp_path
@@ -72,7 +72,7 @@ def make_local_mode_index(path: Path, document: Document) -> None:
     assert (path / "collection" / settings.QDRANT_COLLECTION / "storage.sqlite").exists()
 
 
-def make_ready_document(people) -> Document:  # noqa: ANN001
+def make_ready_document(people) -> Document:
     """A document the old release had indexed: ready, one chunk, its file stored."""
     # Marked ready in the upload's own transaction: the task it enqueues finds nothing to do.
     with transaction.atomic():
@@ -82,7 +82,7 @@ def make_ready_document(people) -> Document:  # noqa: ANN001
     return document
 
 
-def test_an_old_local_mode_index_is_replaced_and_its_documents_queued(people, var, caplog) -> None:  # noqa: ANN001
+def test_an_old_local_mode_index_is_replaced_and_its_documents_queued(people, var, caplog) -> None:
     document = make_ready_document(people)
     make_local_mode_index(var / "qdrant", document)
     caplog.set_level(logging.WARNING, logger="ingestion.upgrade")
@@ -105,7 +105,7 @@ def test_an_old_local_mode_index_is_replaced_and_its_documents_queued(people, va
     assert caplog.text == ""
 
 
-def test_a_start_with_a_current_index_changes_nothing(people, var) -> None:  # noqa: ANN001
+def test_a_start_with_a_current_index_changes_nothing(people, var) -> None:
     assert upgrade.upgrade() is None  # no documents: nothing to rebuild
     document = make_ready_document(people)
     index.replace(collection_id=people.legal.pk, document_id=document.pk, sha256=document.sha256,
@@ -115,7 +115,7 @@ def test_a_start_with_a_current_index_changes_nothing(people, var) -> None:  # n
     assert document.status == Status.READY
 
 
-def test_an_empty_index_with_ready_documents_is_rebuilt(people, var, caplog) -> None:  # noqa: ANN001
+def test_an_empty_index_with_ready_documents_is_rebuilt(people, var, caplog) -> None:
     """What the recovery from a damaged shard relies on: moved aside, it is rebuilt at start."""
     document = make_ready_document(people)
     caplog.set_level(logging.WARNING, logger="ingestion.upgrade")
@@ -126,9 +126,9 @@ def test_an_empty_index_with_ready_documents_is_rebuilt(people, var, caplog) -> 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_indexes_the_upgraded_documents_into_the_edge_shard(
-    people,  # noqa: ANN001
-    var,  # noqa: ANN001
-    celery_worker,  # noqa: ANN001
+    people,
+    var,
+    celery_worker,
 ) -> None:
     document = make_ready_document(people)
     make_local_mode_index(var / "qdrant", document)
@@ -172,7 +172,7 @@ def command_env(var: Path) -> dict[str, str]:
     return {**env, "ENCLAVE_VAR_DIR": str(var), "EMBEDDED_WORKER": "true"}
 
 
-def test_reconcile_index_says_the_server_holds_the_index(var, db) -> None:  # noqa: ANN001
+def test_reconcile_index_says_the_server_holds_the_index(var, db) -> None:
     with held(shard(var)):
         with pytest.raises(CommandError) as error:
             call_command("reconcile_index")
@@ -202,7 +202,7 @@ def damage(path: Path) -> None:
     config.write_text(config.read_text()[:10])  # truncated, as by a full disk
 
 
-def test_a_damaged_index_names_its_folder_and_the_way_back(var, db) -> None:  # noqa: ANN001
+def test_a_damaged_index_names_its_folder_and_the_way_back(var, db) -> None:
     path = shard(var)
     damage(path)
     with pytest.raises(index.IndexUnavailable) as error:
@@ -217,7 +217,7 @@ def test_a_damaged_index_names_its_folder_and_the_way_back(var, db) -> None:  # 
     assert str(command_error.value) == message
 
 
-def test_the_embedded_server_stops_at_start_with_a_damaged_index(var) -> None:  # noqa: ANN001
+def test_the_embedded_server_stops_at_start_with_a_damaged_index(var) -> None:
     path = shard(var)
     damage(path)
     env = {**command_env(var), "PORT": str(free_port())}

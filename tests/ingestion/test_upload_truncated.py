@@ -27,7 +27,7 @@ def six_files(csrf_token: str = "") -> bytes:
     return encode_multipart(BOUNDARY, data)
 
 
-def post_cut(client, collection, body: bytes, sent: int):  # noqa: ANN001, ANN201
+def post_cut(client, collection, body: bytes, sent: int):
     """A request that announces the whole body but whose connection ends after `sent` bytes."""
     return client.generic(
         "POST",
@@ -38,7 +38,7 @@ def post_cut(client, collection, body: bytes, sent: int):  # noqa: ANN001, ANN20
     )
 
 
-def test_the_whole_body_uploads_every_file(people) -> None:  # noqa: ANN001
+def test_the_whole_body_uploads_every_file(people) -> None:
     body = six_files()
     response = post_cut(login(people.owner), people.legal, body, len(body))
     assert response.status_code == 302
@@ -55,7 +55,7 @@ def test_the_whole_body_uploads_every_file(people) -> None:  # noqa: ANN001
     ],
     ids=["in-a-file", "in-headers", "in-the-last-field", "before-the-closing-boundary"],
 )
-def test_a_body_cut_off_creates_nothing_and_says_so(people, caplog, cut) -> None:  # noqa: ANN001
+def test_a_body_cut_off_creates_nothing_and_says_so(people, caplog, cut) -> None:
     body = six_files()
     client = login(people.owner)
     with caplog.at_level(logging.WARNING, logger="ingestion.views"):
@@ -69,7 +69,7 @@ def test_a_body_cut_off_creates_nothing_and_says_so(people, caplog, cut) -> None
     assert f"of {len(body):,} bytes" in caplog.text
 
 
-def test_an_outsider_gets_a_404_and_nothing_is_read(people) -> None:  # noqa: ANN001
+def test_an_outsider_gets_a_404_and_nothing_is_read(people) -> None:
     body = six_files()
     response = post_cut(login(people.outsider), people.legal, body, len(body) // 2)
     assert response.status_code == 404
@@ -77,7 +77,7 @@ def test_an_outsider_gets_a_404_and_nothing_is_read(people) -> None:  # noqa: AN
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_connection_closed_mid_upload_creates_nothing(people, live_server) -> None:  # noqa: ANN001
+def test_a_real_connection_closed_mid_upload_creates_nothing(people, live_server) -> None:
     client = login(people.owner)
     client.get(reverse("ingestion:collection", args=[people.legal.pk]))  # sets the CSRF cookie
     token, session = client.cookies["csrftoken"].value, client.cookies["sessionid"].value
@@ -98,7 +98,7 @@ def test_a_real_connection_closed_mid_upload_creates_nothing(people, live_server
     assert not Document.objects.exists()
 
 
-def test_too_many_files_are_explained_with_csrf_checks_on(people, settings) -> None:  # noqa: ANN001
+def test_too_many_files_are_explained_with_csrf_checks_on(people, settings) -> None:
     # The CSRF check reads the body too: the refusal must come before it, not as a bare 400.
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     settings.MAX_FILES_PER_UPLOAD = 2
@@ -116,7 +116,7 @@ def test_too_many_files_are_explained_with_csrf_checks_on(people, settings) -> N
     assert not Document.objects.exists()
 
 
-def test_the_upload_script_is_sent_to_the_page_that_shows_the_messages(people) -> None:  # noqa: ANN001
+def test_the_upload_script_is_sent_to_the_page_that_shows_the_messages(people) -> None:
     # A redirect the script's request followed would render (and use up) the messages there.
     client = login(people.owner)
     url = reverse("ingestion:upload", args=[people.legal.pk])

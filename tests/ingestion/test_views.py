@@ -7,7 +7,7 @@ from tests.conftest import login
 from tests.factories import make_document, make_pdf, make_user
 
 
-def test_anonymous_users_are_sent_to_login(client, people) -> None:  # noqa: ANN001
+def test_anonymous_users_are_sent_to_login(client, people) -> None:
     for url in [
         reverse("ingestion:collections"),
         reverse("ingestion:collection", args=[people.legal.pk]),
@@ -16,13 +16,13 @@ def test_anonymous_users_are_sent_to_login(client, people) -> None:  # noqa: ANN
         assert response.status_code == 302 and response.url.startswith(reverse("login"))
 
 
-def test_collections_list_shows_only_granted_collections(people) -> None:  # noqa: ANN001
+def test_collections_list_shows_only_granted_collections(people) -> None:
     page = login(people.teammate).get(reverse("ingestion:collections")).content.decode()
     assert "Legal" in page and "Sales" not in page
     assert "New collection" not in page
 
 
-def test_an_admin_creates_a_collection_granted_to_groups(people) -> None:  # noqa: ANN001
+def test_an_admin_creates_a_collection_granted_to_groups(people) -> None:
     admin = make_user("boss", is_superuser=True)
     legal_group = people.legal.groups.get()
     response = login(admin).post(
@@ -34,13 +34,13 @@ def test_an_admin_creates_a_collection_granted_to_groups(people) -> None:  # noq
     assert admin in contracts.managers.all()
 
 
-def test_employees_cannot_create_collections(people) -> None:  # noqa: ANN001
+def test_employees_cannot_create_collections(people) -> None:
     response = login(people.teammate).post(reverse("ingestion:collection_create"), {"name": "X"})
     assert response.status_code == 403
     assert not Collection.objects.filter(name="X").exists()
 
 
-def test_a_duplicate_collection_name_is_explained(people) -> None:  # noqa: ANN001
+def test_a_duplicate_collection_name_is_explained(people) -> None:
     admin = make_user("boss", is_superuser=True)
     response = login(admin).post(
         reverse("ingestion:collection_create"), {"name": "Legal"}, follow=True
@@ -48,7 +48,7 @@ def test_a_duplicate_collection_name_is_explained(people) -> None:  # noqa: ANN0
     assert "already exists" in response.content.decode()
 
 
-def test_the_collection_page_shows_status_and_errors(people) -> None:  # noqa: ANN001
+def test_the_collection_page_shows_status_and_errors(people) -> None:
     document = make_document(people.legal, "x.pdf", b"junk")
     Document.objects.filter(pk=document.pk).update(status="failed", error="The PDF is broken.")
     page = login(people.teammate).get(reverse("ingestion:collection", args=[people.legal.pk]))
@@ -56,7 +56,7 @@ def test_the_collection_page_shows_status_and_errors(people) -> None:  # noqa: A
     assert 'name="files"' not in page.content.decode()  # readers do not get the upload form
 
 
-def test_upload_refuses_unsupported_types_per_document(people) -> None:  # noqa: ANN001
+def test_upload_refuses_unsupported_types_per_document(people) -> None:
     login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]),
         {"files": [SimpleUploadedFile("tool.exe", b"MZ")]},
@@ -66,7 +66,7 @@ def test_upload_refuses_unsupported_types_per_document(people) -> None:  # noqa:
     assert "not supported" in document.error
 
 
-def test_upload_stores_files_under_generated_names(people) -> None:  # noqa: ANN001
+def test_upload_stores_files_under_generated_names(people) -> None:
     login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]),
         {"files": [SimpleUploadedFile("../../etc/passwd.txt", b"hello")]},
@@ -83,14 +83,14 @@ def test_hostile_names_become_plain_labels() -> None:
     assert clean_name("../") == "unnamed"
 
 
-def test_upload_without_files_is_explained(people) -> None:  # noqa: ANN001
+def test_upload_without_files_is_explained(people) -> None:
     response = login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]), {}, follow=True
     )
     assert "Choose at least one file." in response.content.decode()
 
 
-def test_upload_refuses_too_many_files(people, settings) -> None:  # noqa: ANN001
+def test_upload_refuses_too_many_files(people, settings) -> None:
     settings.MAX_FILES_PER_UPLOAD = 2
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 10
     files = [SimpleUploadedFile(f"{n}.txt", b"x") for n in range(3)]
@@ -101,7 +101,7 @@ def test_upload_refuses_too_many_files(people, settings) -> None:  # noqa: ANN00
     assert not Document.objects.exists()
 
 
-def test_upload_refuses_oversized_files(people, settings) -> None:  # noqa: ANN001
+def test_upload_refuses_oversized_files(people, settings) -> None:
     settings.MAX_UPLOAD_BYTES = 10
     response = login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]),
@@ -112,7 +112,7 @@ def test_upload_refuses_oversized_files(people, settings) -> None:  # noqa: ANN0
     assert not Document.objects.exists()
 
 
-def test_a_pdf_opens_inline_and_other_files_download(people) -> None:  # noqa: ANN001
+def test_a_pdf_opens_inline_and_other_files_download(people) -> None:
     pdf = make_document(people.legal, "a.pdf", make_pdf(["x"]))
     html = make_document(people.legal, "a.html", b"<script>alert(1)</script>")
     client = login(people.teammate)

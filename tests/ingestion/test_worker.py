@@ -27,7 +27,7 @@ def files() -> list[SimpleUploadedFile]:
     ]
 
 
-def test_uploaded_files_are_ingested_by_the_worker(people, celery_worker) -> None:  # noqa: ANN001
+def test_uploaded_files_are_ingested_by_the_worker(people, celery_worker) -> None:
     client = login(people.owner)
     started = time.monotonic()
     response = client.post(reverse("ingestion:upload", args=[people.legal.pk]), {"files": files()})
@@ -50,7 +50,7 @@ def test_uploaded_files_are_ingested_by_the_worker(people, celery_worker) -> Non
     assert (hit.document_id, hit.page) == (by_name["policy.pdf"].pk, 2)
 
 
-def test_reingest_and_delete_go_through_the_worker(people, celery_worker) -> None:  # noqa: ANN001
+def test_reingest_and_delete_go_through_the_worker(people, celery_worker) -> None:
     client = login(people.owner)
     client.post(
         reverse("ingestion:upload", args=[people.legal.pk]),
@@ -72,7 +72,7 @@ def test_reingest_and_delete_go_through_the_worker(people, celery_worker) -> Non
     assert index.count(document.pk) == 0
 
 
-def test_the_collection_page_polls_only_while_work_is_running(people, celery_worker) -> None:  # noqa: ANN001
+def test_the_collection_page_polls_only_while_work_is_running(people, celery_worker) -> None:
     client = login(people.owner)
     client.post(
         reverse("ingestion:upload", args=[people.legal.pk]),

@@ -20,7 +20,7 @@ DEFAULT_LLM = "http://127.0.0.1:8001/v1"
 class Command(BaseCommand):
     help = "Run web + worker + (in the embedded profile) the vLLM CPU server."
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
