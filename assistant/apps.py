@@ -17,6 +17,6 @@ def reinstall_triggers(sender: AppConfig, using: str, **kwargs: object) -> None:
     (flush sends this signal too; installing is idempotent.)"""
     from django.db import connections
 
-    from assistant import triggers
+    from assistant.audit import triggers
 
     triggers.install(connections[using])

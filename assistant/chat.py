@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict
 from typing import Any
 
@@ -65,7 +65,7 @@ def search_query(question: str, turns: list[tuple[str, str]]) -> tuple[str, str]
     return f"{previous} {question}".strip(), "fallback"
 
 
-def answer(user: User, conversation: Conversation, question: str) -> Iterator[Event]:
+def answer(user: User, conversation: Conversation, question: str) -> Generator[Event]:
     """Yield {"type": "token"} events as the model writes, then one "done" or "error" event.
 
     The query record is committed before the first token is yielded; if it cannot be written,

@@ -1,8 +1,5 @@
-from collections.abc import Iterable
-
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 
 class Conversation(models.Model):
@@ -64,137 +61,9 @@ class SsoIdentity(models.Model):
         return f"{self.subject} at {self.issuer}"
 
 
-class Chained(models.Model):
-    """A row of the audit hash chain. Each row's hash covers the previous row's hash, its
-    position and its content, so an edited, deleted, reordered or forged row breaks the chain.
-    The database refuses UPDATE and DELETE on these tables (triggers, migration 0003); the one
-    exception is a query record's finalisation and the purge of its expired content."""
+# The audit trail's models live with it, in the same app: their tables and hashes are unchanged.
+from assistant.audit.models import AuditEvent, Chained, ChainHead, QueryRecord  # noqa: E402
 
-    seq = models.BigIntegerField(unique=True, null=True, editable=False)
-    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
-    content_hash = models.CharField(max_length=64, blank=True, editable=False)
-    hash = models.CharField(max_length=64, blank=True, editable=False)
-
-    class Meta:
-        abstract = True
-
-
-class QueryRecord(Chained):
-    """The audit of one question: written before any token of the answer is shown, finalised
-    (and chained) with the answer in the same transaction as the answer's message."""
-
-    class Outcome(models.TextChoices):
-        PENDING = "pending"
-        ANSWERED = "answered"
-        REFUSED = "refused"  # nothing found in scope: no answer was improvised
-        DENIED = "denied"  # the user may read no collection at all
-        ERROR = "error"
-
-    # Plain ids plus snapshots, not foreign keys: deleting a user, conversation or document
-    # must never touch (or be blocked by) audit history.
-    user_ref = models.BigIntegerField(null=True, db_index=True)
-    username = models.CharField(max_length=150, db_index=True)
-    group_keys = models.TextField(default="|")  # "|Legal|Sales|": the user's groups then
-    conversation_ref = models.BigIntegerField(null=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    scope = models.JSONField(default=list)  # [{id, name}] of collections searched
-    # ",3,7," — searchable on every database (JSON containment is not on SQLite).
-    collection_keys = models.TextField(default=",")
-    document_keys = models.TextField(default=",")
-    retrieved = models.JSONField(default=list)  # [{point_id, document_id, sha256, ..., text}]
-    question = models.TextField()
-    prompt = models.JSONField(default=list)  # the exact messages sent to the model
-    prompt_version = models.CharField(max_length=40, default="")
-    model = models.CharField(max_length=200)
-    params = models.JSONField(default=dict)
-    answer = models.TextField(blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
-    error = models.TextField(blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True)
-    completion_tokens = models.PositiveIntegerField(null=True)
-    first_token_ms = models.PositiveIntegerField(null=True)
-    latency_ms = models.PositiveIntegerField(null=True)
-    finished_at = models.DateTimeField(null=True)
-    purged_at = models.DateTimeField(null=True)  # content removed by retention; hashes kept
-
-    # How retrieval and the answer were checked: the search query (a follow-up's stand-alone
-    # rewrite), the relevance threshold, cited / dangling citations, unsupported sentences.
-    grounding = models.JSONField(default=dict, blank=True)
-
-    CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer", "grounding")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.username}: {self.question[:60]}"
-
-    @property
-    def document_ids(self) -> list[int]:
-        return [int(k) for k in self.document_keys.strip(",").split(",") if k]
-
-    @property
-    def group_names(self) -> list[str]:
-        return [g.replace("%7C", "|").replace("%25", "%") for g in self.group_keys.split("|") if g]
-
-    @staticmethod
-    def group_key(name: str) -> str:
-        """A group name as one "|name|" entry: a `|` (or `%`) in the name is escaped."""
-        return "|" + name.replace("%", "%25").replace("|", "%7C") + "|"
-
-    @staticmethod
-    def group_keys_of(names: Iterable[str]) -> str:
-        return "|" + "".join(QueryRecord.group_key(n)[1:] for n in sorted(names))
-
-
-class AuditEvent(Chained):
-    """A security-relevant action, with a snapshot of actor and target (type, id, label) so
-    deleting either never erases or blocks history."""
-
-    class Action(models.TextChoices):
-        LOGIN = "login"
-        LOGIN_FAILED = "login_failed"
-        LOGOUT = "logout"
-        ACCESS_DENIED = "access_denied"
-        COLLECTION_CREATED = "collection_created"
-        GRANTS_CHANGED = "grants_changed"
-        RETENTION_CHANGED = "retention_changed"
-        GROUP_CREATED = "group_created"
-        MEMBERSHIP_CHANGED = "membership_changed"
-        ROLES_CHANGED = "roles_changed"
-        USER_DEACTIVATED = "user_deactivated"
-        USER_REACTIVATED = "user_reactivated"
-        SSO_LINKED = "sso_linked", "SSO Linked"
-        UPLOAD = "upload"
-        DOCUMENT_OPENED = "document_opened"
-        REINGEST = "reingest"
-        DELETE = "delete"
-        AUDIT_VIEWED = "audit_viewed"
-        AUDIT_EXPORTED = "audit_exported"
-        AUDIT_PURGED = "audit_purged"
-
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor_ref = models.BigIntegerField(null=True, db_index=True)
-    actor_username = models.CharField(max_length=150, blank=True, db_index=True)
-    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
-    target_type = models.CharField(max_length=64, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    target_label = models.CharField(max_length=300, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
-
-
-class ChainHead(models.Model):
-    """The last link of the chain; locked while a row is appended so links never fork."""
-
-    seq = models.BigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default="0" * 64)
-
-    def __str__(self) -> str:
-        return f"chain head at seq {self.seq}"
+__all__ = [
+    "AuditEvent", "Chained", "ChainHead", "Conversation", "Message", "QueryRecord", "SsoIdentity"
+]  # fmt: skip

@@ -61,6 +61,8 @@ def set_memberships(user: User, groups: Iterable[Group], actor: User | None) -> 
     after = {g.name for g in groups if g.name not in role_group_names()}
     if before == after:
         return
+    if actor is not None and not may_change_roles(actor, user):
+        raise PeopleError("You cannot change your own groups.")
     user.groups.remove(*Group.objects.filter(name__in=before - after))
     user.groups.add(*Group.objects.filter(name__in=after - before))
     audit.record(
@@ -72,7 +74,8 @@ def set_memberships(user: User, groups: Iterable[Group], actor: User | None) -> 
 
 
 def may_change_roles(actor: User, user: User) -> bool:
-    """A user administrator who is not a superuser cannot give themselves roles."""
+    """A user administrator who is not a superuser cannot give themselves roles or groups (a
+    group is read access to its collections)."""
     return actor.is_superuser or actor != user
 
 

@@ -17,9 +17,9 @@ chat_patterns = (
 
 people_patterns = (
     [
-        path("", views.people_index, name="index"),
-        path("groups/new/", views.group_create, name="group_create"),
-        path("<int:user_id>/", views.person, name="person"),
+        path("", identity.people_index, name="index"),
+        path("groups/new/", identity.group_create, name="group_create"),
+        path("<int:user_id>/", identity.person, name="person"),
     ],
     "people",
 )
@@ -39,7 +39,7 @@ urlpatterns = [
     path("sso/", include(sso_patterns)),
     path("chat/", include(chat_patterns)),
     path("people/", include(people_patterns)),
-    path("audit/", include("assistant.audit_urls")),
+    path("audit/", include("assistant.audit.urls")),
     path("", include("ingestion.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

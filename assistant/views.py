@@ -2,9 +2,7 @@ import json
 import logging
 from collections.abc import Iterator
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group, User
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -13,12 +11,12 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, chat, params, people, ratelimit, readiness
+from assistant import access, audit, chat, ratelimit, readiness
 from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message
 
@@ -153,67 +151,3 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
-
-
-# Only user administrators (superusers, or holders of auth.change_user) manage people.
-people_admin = access.requires(access.can_manage_people)
-
-
-@people_admin
-@require_GET
-def people_index(request: AuthedRequest) -> HttpResponse:
-    users = User.objects.prefetch_related("groups").order_by("username")
-    role_names = people.role_group_names()
-    rows = [
-        {
-            "user": u,
-            "groups": [g.name for g in u.groups.all() if g.name not in role_names],
-            "roles": sorted(people.roles_of(u)),
-        }
-        for u in users
-    ]
-    return render(request, "assistant/people.html", {"rows": rows, "groups": people.plain_groups()})
-
-
-@people_admin
-@require_POST
-def group_create(request: AuthedRequest) -> HttpResponse:
-    try:
-        group = people.create_group(request.POST.get("name", ""), request.user)
-    except people.PeopleError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Group {group.name} created.")
-    return redirect("people:index")
-
-
-@people_admin
-def person(request: AuthedRequest, user_id: int) -> HttpResponse:
-    subject = get_object_or_404(User, pk=user_id)
-    if request.method == "POST":
-        try:
-            people.update_person(
-                subject,
-                Group.objects.filter(pk__in=params.numbers(request.POST.getlist("groups"))),
-                request.POST.getlist("roles"),
-                request.POST.get("active") == "on",
-                request.user,
-            )
-        except people.PeopleError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"Saved {subject.username}.")
-        return redirect("people:person", user_id=subject.pk)
-    context = {
-        "subject": subject,
-        "groups": people.plain_groups(),
-        "member_of": set(subject.groups.values_list("pk", flat=True)),
-        "roles": people.roles_of(subject),
-        "may_change_roles": people.may_change_roles(request.user, subject),
-        "may_change_active": people.may_change_active(request.user, subject),
-        "role_choices": [
-            ("auditor", "Compliance auditor"),
-            ("collection_admin", "Collection admin (may create collections)"),
-        ],
-    }
-    return render(request, "assistant/person.html", context)

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def install(apps, schema_editor) -> None:
-    from assistant import triggers
+    from assistant.audit import triggers
 
     triggers.install(schema_editor.connection)
     apps.get_model("assistant", "ChainHead").objects.get_or_create(pk=1)

@@ -12,7 +12,8 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from assistant import audit, trail
+from assistant import audit
+from assistant.audit import trail
 from assistant.models import AuditEvent, QueryRecord
 from ingestion import pipeline
 from ingestion.models import Document
@@ -89,7 +90,7 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(db) -> None:
 
 
 def test_the_triggers_survive_every_migration(db) -> None:
-    from assistant import triggers
+    from assistant.audit import triggers
 
     # SQLite drops a table's triggers when a migration rebuilds it; post_migrate restores them.
     assert triggers.installed(connection) == (4 if connection.vendor == "sqlite" else 2)

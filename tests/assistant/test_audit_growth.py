@@ -15,7 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from assistant import audit, trail
+from assistant import audit
+from assistant.audit import trail
 from assistant.models import AuditEvent, ChainHead, QueryRecord
 from ingestion import collections
 from ingestion.models import Collection

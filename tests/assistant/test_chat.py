@@ -263,7 +263,7 @@ def test_closing_the_stream_finalises_the_record_whoever_holds_the_answer(
 def test_a_group_name_with_a_bar_stays_one_group_in_the_record(people, library, fake_llm) -> None:
     from django.contrib.auth.models import Group
 
-    from assistant import trail
+    from assistant.audit import trail
 
     people.teammate.groups.add(Group.objects.create(name="Sales|Legal"))
     ask(people.teammate)

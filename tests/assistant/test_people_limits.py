@@ -76,6 +76,16 @@ def test_a_user_admin_cannot_give_themselves_roles(db) -> None:
     assert not AuditEvent.objects.filter(action=Action.ROLES_CHANGED).exists()
 
 
+def test_a_user_admin_cannot_join_groups_themselves(db) -> None:
+    admin = make_user_admin()
+    finance = make_group("Finance")  # a group is read access to its collections
+    url = reverse("people:person", args=[admin.pk])
+    page = login(admin).post(url, {"groups": [finance.pk], "active": "on"}, follow=True)
+    assert "You cannot change your own groups." in page.content.decode()
+    assert not admin.groups.exists()
+    assert not AuditEvent.objects.filter(action=Action.MEMBERSHIP_CHANGED).exists()
+
+
 def test_a_user_admin_still_manages_other_users(db) -> None:
     bea = make_user("bea")
     login(make_user_admin()).post(reverse("people:person", args=[bea.pk]), {"roles": ["auditor"]})

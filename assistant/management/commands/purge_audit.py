@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 
-from assistant import trail
+from assistant.audit import trail
 
 
 class Command(BaseCommand):

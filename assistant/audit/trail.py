@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from assistant import audit, params
-from assistant.models import AuditEvent, QueryRecord
+from assistant.audit.models import AuditEvent, QueryRecord
 from ingestion.models import Collection
 
 FILTERS = ("user", "group", "collection", "document", "since", "until", "outcome", "text")

@@ -9,9 +9,10 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
-from assistant import access, audit, trail
+from assistant import access, audit
 from assistant.access import AuthedRequest
-from assistant.models import AuditEvent, QueryRecord
+from assistant.audit import trail
+from assistant.audit.models import AuditEvent, QueryRecord
 from ingestion.models import Collection, Document
 
 PAGE_SIZE = 50

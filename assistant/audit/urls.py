@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from assistant import audit_views
+from assistant.audit import views as audit_views
 
 app_name = "audit"
 

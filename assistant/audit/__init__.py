@@ -11,12 +11,13 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db import models, transaction
+from django.db import transaction
+from django.db.models import Model
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
-from assistant.models import AuditEvent, Chained, ChainHead, QueryRecord
+from assistant.audit.models import AuditEvent, Chained, ChainHead, QueryRecord
 
 Action = AuditEvent.Action
 GENESIS = "0" * 64
@@ -134,7 +135,7 @@ def bounded_detail(detail: dict[str, Any]) -> dict[str, Any]:
 def record(
     action: str,
     actor: User | AnonymousUser | None,
-    target: models.Model | None = None,
+    target: Model | None = None,
     *,
     detail: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
