@@ -1,6 +1,7 @@
 """answer(): scope → retrieve → prompt → record → stream → record the answer."""
 
 import logging
+import re
 import time
 from collections.abc import Generator
 from dataclasses import asdict
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from assistant import access, audit, grounding, llm, prompts
 from assistant.models import Conversation, Message, QueryRecord
-from ingestion import index
+from ingestion import index, lexical
 
 log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
@@ -35,10 +36,22 @@ def retrieve(
     if not collections:
         # An empty scope never reaches Qdrant, nor the model for a rewrite.
         return scope, [], {"search_query": question, "rewrite": "none"}
-    query, rewrite = search_query(question, turns)
-    hits = index.search(query, [c.pk for c in collections], settings.RETRIEVAL_TOP_K)
+    searched = search_query(question, turns)
+    hits = index.search(
+        searched["search_query"], [c.pk for c in collections], settings.RETRIEVAL_TOP_K
+    )
     sources = [{"n": n, **asdict(hit)} for n, hit in enumerate(hits, start=1)]
-    return scope, sources, {"search_query": query, "rewrite": rewrite}
+    return scope, sources, searched
+
+
+def belonging(retrieved: list[dict]) -> list[dict]:
+    """The passages worth showing: none when even the best is far from the question, else those
+    within RETRIEVAL_RELATIVE_CUT of the best (measured in bench/sources.py), renumbered."""
+    best = max((s["score"] for s in retrieved), default=None)
+    if best is None or best < settings.RETRIEVAL_MIN_SCORE:
+        return []
+    kept = [s for s in retrieved if s["score"] >= best - settings.RETRIEVAL_RELATIVE_CUT]
+    return [{**s, "n": n} for n, s in enumerate(kept, start=1)]
 
 
 def history(conversation: Conversation) -> list[tuple[str, str]]:
@@ -48,21 +61,42 @@ def history(conversation: Conversation) -> list[tuple[str, str]]:
     return [(m.role, m.content) for m in reversed(recent)]
 
 
-def search_query(question: str, turns: list[tuple[str, str]]) -> tuple[str, str]:
+def search_query(question: str, turns: list[tuple[str, str]]) -> dict[str, str]:
     """What to search for, and how it was made: a follow-up ("and for damaged goods?") is
     rewritten by the model into a stand-alone query, or joined to the previous question."""
     if not turns:
-        return question, "none"
+        return {"search_query": question, "rewrite": "none"}
+    rejected = {}
     if settings.QUERY_REWRITE:
         try:
             reply = llm.complete(prompts.build_rewrite_messages(question, turns), max_tokens=64)
             rewritten = (reply.strip().splitlines() or [""])[0].strip(" \"'")[:MAX_REWRITE_CHARS]
-            if rewritten:
-                return rewritten, "llm"
+            if rewritten and faithful(rewritten, question, turns):
+                return {"search_query": rewritten, "rewrite": "llm"}
+            rejected = {"rejected_rewrite": rewritten}
         except llm.LLMUnavailable:
             pass  # the answer itself will say the model is down, if it still is
     previous = next((content for role, content in reversed(turns) if role == "user"), "")
-    return f"{previous} {question}".strip(), "fallback"
+    return {"search_query": f"{previous} {question}".strip(), "rewrite": "fallback", **rejected}
+
+
+QUESTION_START = re.compile(
+    r"(what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|may|"
+    r"might|must|should|shall|will|would|has|have|had)\b",
+    re.IGNORECASE,
+)
+
+
+def faithful(rewritten: str, question: str, turns: list[tuple[str, str]]) -> bool:
+    """A rewrite is used only if it is a question, keeps the question's own terms, and adds at
+    most one term the conversation never used: small models often turn a follow-up into an
+    invented statement, which would then be searched."""
+    if not (rewritten.endswith("?") or QUESTION_START.match(rewritten)):
+        return False
+    asked = set(lexical.terms(question))
+    said = asked.union(*(lexical.terms(content) for _, content in turns))
+    terms = set(lexical.terms(rewritten))
+    return asked <= terms and len(terms - said) <= 1
 
 
 def answer(user: User, conversation: Conversation, question: str) -> Generator[Event]:
@@ -76,14 +110,17 @@ def answer(user: User, conversation: Conversation, question: str) -> Generator[E
     turns = history(conversation)
     scope, retrieved, searched = retrieve(user, question, turns)
     best = max((s["score"] for s in retrieved), default=None)
-    # Passages this far from the question would only invite the model to improvise.
-    relevant = best is not None and best >= settings.RETRIEVAL_MIN_SCORE
-    sources = retrieved if relevant else []
+    # Passages far from the question, or far below the best one, would only invite the model
+    # to improvise, and would be listed as sources of an answer they have no part in.
+    sources = belonging(retrieved)
+    relevant = bool(sources)
     messages = prompts.build_messages(question, sources, turns)
     checks: dict[str, Any] = {
         **searched,
         "best_score": best,
         "min_score": settings.RETRIEVAL_MIN_SCORE,
+        "relative_cut": settings.RETRIEVAL_RELATIVE_CUT,
+        "shown": [s["point_id"] for s in sources],
         "relevant": relevant,
     }
     with transaction.atomic():

@@ -340,6 +340,9 @@ RERANK_MODEL = env_str("RERANK_MODEL")
 RERANK_CANDIDATES = env_int("RERANK_CANDIDATES", 20)
 # Below this cosine similarity of the best passage, the documents are taken to say nothing.
 RETRIEVAL_MIN_SCORE = env_float("RETRIEVAL_MIN_SCORE", 0.3)
+# Passages whose cosine similarity is more than this below the best one's are not shown (nor
+# given to the model): chosen in bench/sources.py on SciFact and off-topic questions.
+RETRIEVAL_RELATIVE_CUT = env_float("RETRIEVAL_RELATIVE_CUT", 0.2)
 # An answer's sentence is supported by a passage sharing this share of its content words, or
 # this cosine similarity; otherwise it is flagged as unsupported.
 GROUNDING_MIN_OVERLAP = env_float("GROUNDING_MIN_OVERLAP", 0.5)
