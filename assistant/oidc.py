@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import SuspiciousOperation
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -81,6 +81,8 @@ class GroupSyncBackend(OIDCAuthenticationBackend):
 
     def create_user(self, claims: dict) -> User:
         issuer, subject, username = claims["iss"], str(claims["sub"]), username_from(claims)
+        if (linked := self.filter_users_by_claims(claims).first()) is not None:
+            return self.update_user(linked, claims)  # another tab's first sign-in just linked it
         user = User.objects.filter(username=username).first()
         if user is not None and not bindable(user):
             self.refuse(
@@ -89,11 +91,18 @@ class GroupSyncBackend(OIDCAuthenticationBackend):
                 f"{subject} at {issuer} asked for the existing account {username!r}; if it is "
                 f"theirs: manage.py link_sso {username} {issuer} {subject}",
             )
-        with transaction.atomic():
-            if user is None:
-                user = User.objects.create_user(username, email=claims.get("email", ""))
-            link(user, issuer, subject, by="first sign-in")
-            sync_groups(user, claims)
+        try:
+            with transaction.atomic():
+                if user is None:
+                    user = User.objects.create_user(username, email=claims.get("email", ""))
+                link(user, issuer, subject, by="first sign-in")
+                sync_groups(user, claims)
+        except IntegrityError:
+            # The same identity's first sign-in in another tab got there first: use its work.
+            linked = self.filter_users_by_claims(claims).first()
+            if linked is None:
+                raise
+            return self.update_user(linked, claims)
         return user
 
     def update_user(self, user: User, claims: dict) -> User:

@@ -376,3 +376,15 @@ def test_sso_claims_neither_grant_nor_remove_roles(settings, monkeypatch, provid
     assert not access.can_audit(User.objects.get(username="mallory"))
     change = AuditEvent.objects.filter(action="membership_changed", target_label="ana").get()
     assert change.actor_ref is None and change.detail["after"] == ["Night shift"]
+
+
+def test_two_first_sign_ins_of_one_identity_end_on_one_account(db, rf) -> None:
+    from assistant.oidc import GroupSyncBackend
+
+    claims = {"iss": "https://idp.example", "sub": "u-9", "preferred_username": "zoe"}
+    backend = GroupSyncBackend()
+    backend.request = rf.get("/")
+    first = backend.create_user(dict(claims))
+    # The second tab looked the identity up before the first linked it, and creates it now.
+    assert backend.create_user(dict(claims)) == first
+    assert SsoIdentity.objects.get().user == first
