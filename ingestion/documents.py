@@ -222,15 +222,16 @@ def upload(
                     stage(collection, f, name=name, path=folder, user=user, batch=batch, seen=seen)
                 )
                 continue
+            archive = f"{folder}/{name}" if folder else name  # a ZIP is a folder of its own
             for member in archives.members(f):
                 if member.content is None:
                     staged.append(
                         refused(collection, member.name or name, member.reason, user, batch)
                     )
                 else:
-                    folder = f"{name}/{member.folder}" if member.folder else name
+                    inside = f"{archive}/{member.folder}" if member.folder else archive
                     staged.append(
-                        stage(collection, member.content, name=member.filename, path=folder,
+                        stage(collection, member.content, name=member.filename, path=inside,
                               user=user, batch=batch, seen=seen)
                     )  # fmt: skip
     except BaseException:

@@ -76,6 +76,13 @@ def test_a_folder_upload_keeps_relative_paths(people) -> None:
     assert paths == {"a.txt": "Docs/2024", "b.txt": ""}
 
 
+def test_a_zip_inside_an_uploaded_folder_keeps_that_folder(people) -> None:
+    archive = make_zip({"old/notes.txt": b"Old notes."})
+    files = [SimpleUploadedFile("archive.zip", archive)]
+    post(login(people.owner), people.legal, files, paths=["handbook/archive.zip"])
+    assert Document.objects.get().path == "handbook/archive.zip/old"
+
+
 def test_identical_content_is_skipped_as_duplicate(people) -> None:
     client = login(people.owner)
     post(client, people.legal, [SimpleUploadedFile("a.txt", b"Same words.")])
