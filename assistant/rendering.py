@@ -1,9 +1,11 @@
 """Model output → safe HTML: Markdown, sanitised to a small set of tags, no links or images,
-then citation markers turned into links to sources the answer really has, and sentences that
-no cited passage supports wrapped in a flag."""
+then citation markers turned into links to sources the answer really has, and each flagged
+sentence wrapped in a flag that says why, with the values no source has."""
 
 import re
+import secrets
 from collections.abc import Iterable
+from html import escape
 
 import markdown
 import nh3
@@ -13,36 +15,56 @@ ALLOWED_TAGS = {
     "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr",
 }  # fmt: skip
 CITATION = re.compile(r"\[(\d{1,2})\]")
-# Private-use characters survive Markdown and sanitising; the model's own are removed first.
-FLAG_START, FLAG_END = "\ue000", "\ue001"
 MARKDOWN_LEAD = re.compile(r"(?:\s|[>#*+-]|\d+[.)]\s)*")
-UNSUPPORTED = (
-    '<span class="unsupported" title="No cited passage supports this sentence: check it '
-    'against the sources.">'
-)
+UNSUPPORTED = "No cited passage supports this sentence: check it against the sources."
 
 
-def flag(text: str, sentences: Iterable[str]) -> str:
-    """Wrap each sentence (found in order) in flag characters, leaving list/heading marks out."""
-    text = text.replace(FLAG_START, "").replace(FLAG_END, "")
+def note(entry: str | dict) -> tuple[str, str, str]:
+    """A flagged sentence (a plain string in records from before values were checked), its
+    title and its visible label."""
+    if isinstance(entry, str) or not entry.get("values"):
+        sentence = entry if isinstance(entry, str) else entry["sentence"]
+        return sentence, UNSUPPORTED, "not supported by the sources"
+    listed = ", ".join(entry["values"])
+    return entry["sentence"], f"Not found in the sources: {listed}", f"not in the sources: {listed}"
+
+
+def flag(text: str, flagged: Iterable[str | dict], key: str) -> tuple[str, list[tuple[str, str]]]:
+    """Mark each flagged sentence (found in order) with start and end markers numbered after
+    its note, leaving list/heading marks out. `key` is random per rendering, so text the model
+    wrote, even as HTML character references, cannot pass for a marker."""
+    notes: list[tuple[str, str]] = []
     cursor = 0
-    for sentence in sentences:
+    for entry in flagged:
+        sentence, title, label = note(entry)
         sentence = sentence[MARKDOWN_LEAD.match(sentence).end() :]  # type: ignore[union-attr]
         at = text.find(sentence, cursor)
         if not sentence or at < 0:
             continue
         end = at + len(sentence)
-        text = f"{text[:at]}{FLAG_START}{sentence}{FLAG_END}{text[end:]}"
-        cursor = end + 2
-    return text
+        n = len(notes)
+        start_mark, end_mark = f"\ue000{key}s{n}\ue001", f"\ue000{key}e{n}\ue001"
+        text = f"{text[:at]}{start_mark}{sentence}{end_mark}{text[end:]}"
+        cursor = end + len(start_mark) + len(end_mark)
+        notes.append((title, label))
+    return text, notes
 
 
 def render_answer(
-    text: str, message_id: int, source_numbers: set[int], unsupported: Iterable[str] = ()
+    text: str, message_id: int, source_numbers: set[int], flagged: Iterable[str | dict] = ()
 ) -> str:
-    html = nh3.clean(markdown.markdown(flag(text, unsupported)), tags=ALLOWED_TAGS, attributes={})
-    if FLAG_START in html:
-        html = html.replace(FLAG_START, UNSUPPORTED).replace(FLAG_END, "</span>")
+    key = secrets.token_hex(8)
+    text, notes = flag(text, flagged, key)
+    html = nh3.clean(markdown.markdown(text), tags=ALLOWED_TAGS, attributes={})
+    if notes:
+
+        def mark(match: re.Match[str]) -> str:
+            title, label = notes[int(match.group(2))]
+            if match.group(1) == "s":
+                return f'<span class="unsupported" title="{escape(title)}">'
+            return f'</span> <span class="flag">{escape(label)}</span>'
+
+        html = re.sub(f"\ue000{key}([se])(\\d+)\ue001", mark, html)
         # Re-parse so a flag that crossed inline markup (**bold**) still nests correctly.
         html = nh3.clean(
             html, tags=ALLOWED_TAGS | {"span"}, attributes={"span": {"class", "title"}}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED
+from tests.factories import make_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(
@@ -72,6 +73,17 @@ def test_the_search_benchmark_prints_latency_quality_and_the_ratio_to_stock() ->
         assert re.search(r"stock p95 / Enclave hybrid p95: [\d.]+x", out)
 
 
+def test_the_pdf_benchmark_compares_pdfium_with_pypdf(tmp_path: Path) -> None:
+    for n in (1, 2):
+        (tmp_path / f"{n}.pdf").write_bytes(make_pdf([f"File {n}, first page.", "Second page."]))
+    out = bench(str(tmp_path), script="bench/pdf.py")
+    assert out.startswith("2 PDFs;")
+    assert re.search(r"\| pypdf [\d.]+ \(previous\) \| 2/2 \| 4 \| 54 \| [\d.]+ \| [\d.]+ \|", out)
+    assert re.search(r"\| PDFium, pypdfium2 [\d.]+ \(now\) \| 2/2 \| 4 \| 54 \|", out)
+    assert re.search(r"PDFium / pypdf pages/s: [\d.]+x", out)
+    assert "PDFium / pypdf characters: 1.000" in out
+
+
 @pytest.mark.skipif(not (SHARED / "fixtures" / "long-pdfs").exists(), reason="no long PDFs")
 def test_the_idf_experiment_compares_global_and_searched_term_statistics() -> None:
     out = bench(
@@ -88,3 +100,15 @@ def test_the_idf_experiment_compares_global_and_searched_term_statistics() -> No
             quality = r"\d\.\d{3} \| \d\.\d{3}"
             assert re.search(rf"\| {mode} \| {label} \| {quality} \| [\d.]+ \| [\d.]+ \|", out)
         assert re.search(rf"{mode}: searched - global nDCG@10 [+-]\d\.\d{{3}}", out)
+
+
+def test_the_claim_check_benchmark_prints_catch_and_false_flag_rates() -> None:
+    out = bench("--passages", "5", script="bench/claims.py")
+    assert "handbook answers" in out and "SciFact answers from 5 abstracts" in out
+    row = r"\| all \| \d+ planted, \d+ correct \| {} \| ([\d.]+)% \(\d+/\d+\) \| ([\d.]+)% \("
+    new = re.search(row.format(re.escape("values + support (new)")), out)
+    old = re.search(row.format(re.escape("support only (old)")), out)
+    assert new is not None and old is not None, out
+    assert float(new.group(1)) >= 95 and float(new.group(2)) <= 5
+    assert float(old.group(1)) < float(new.group(1))  # today's rule, in the same run
+    assert re.search(r"time per answer, median: new [\d.]+ ms, old [\d.]+ ms", out)

@@ -82,7 +82,8 @@ def parse_file(
         message = done.stdout.decode("utf-8", errors="replace").strip()
         raise (Encrypted if done.returncode == ENCRYPTED else ParseError)(message)
     if done.returncode != 0:
-        if b"MemoryError" in done.stderr or done.returncode == -9:
+        # PDFium aborts (SIGABRT) when an allocation fails under the memory limit.
+        if b"MemoryError" in done.stderr or done.returncode in (-9, -6):
             raise ParseError(f"Parsing needed more than {memory_mb} MB of memory and was stopped.")
         raise ParseError("The parser crashed on this file.")
     result = json.loads(done.stdout)

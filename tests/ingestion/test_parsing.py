@@ -196,29 +196,52 @@ def deflate(parts: list[bytes]) -> bytes:
     return out + packer.flush()
 
 
+def text_page(contents: int) -> bytes:
+    return (
+        b"<< /Type /Page /MediaBox [0 0 100 100] /Contents %d 0 R"
+        b" /Resources << /Font << /F1 %d 0 R >> >> >>" % (contents, contents + 1)
+    )
+
+
+TEXT_STREAM = b"<< /Length 33 >>\nstream\nBT /F1 12 Tf 1 1 Td (Hello) Tj ET\nendstream"
+HELVETICA = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
 def test_it_stops_a_parser_that_runs_too_long(tmp_path: Path) -> None:
-    # A real pathological PDF: one page of a million text operators (27 KB deflated).
-    stream = deflate([b"BT /F1 12 Tf\n", *[b"(a) Tj 1 0 Td\n" * 100_000] * 10, b"ET\n"])
+    # A real pathological PDF of 1 KB: six levels of page-tree nodes, each listing the next ten
+    # times, make one page a million pages. (The old case, a page of a million text operators,
+    # is no longer surely slower than 3 seconds: PDFium drops the overlapping glyphs.)
+    nodes = [
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b"%d 0 R " % (level + 3) * 10, 10 ** (6 - level))
+        for level in range(6)
+    ]
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", *nodes, text_page(9), TEXT_STREAM, HELVETICA]
     with pytest.raises(ParseError, match="longer than 3 seconds"):
-        parse(write(tmp_path, "slow.pdf", make_stream_pdf(stream)), timeout=3)
+        parse(write(tmp_path, "slow.pdf", build_pdf(objects)), timeout=3)
 
 
-def test_it_refuses_a_pdf_page_tree_that_loops(tmp_path: Path) -> None:
+def test_a_pdf_page_tree_that_loops_is_read_once(tmp_path: Path) -> None:
+    # PDFium skips a node it has visited, so the loop costs nothing and the one real page is
+    # read once (pypdf refused the file as cyclic).
     pdf = build_pdf(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [2 0 R 3 0 R 2 0 R] /Count 1000000000 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>",
+            text_page(4),
+            TEXT_STREAM,
+            HELVETICA,
         ]
     )
-    with pytest.raises(ParseError, match="cyclic"):
-        parse(write(tmp_path, "loop.pdf", pdf))
+    assert [(p.number, p.text) for p in parse(write(tmp_path, "loop.pdf", pdf))] == [(1, "Hello")]
 
 
 def test_it_stops_a_pdf_stream_that_balloons(tmp_path: Path) -> None:
-    # A content stream that inflates 1000-fold, to 400 MB.
+    # A content stream that inflates 1000-fold, to 400 MB. PDFium has no inflate limit of its
+    # own: it aborts when an allocation fails under the memory limit, which parse_file reports
+    # as a crash. Either way only the child dies.
     pdf = make_stream_pdf(deflate([b"0" * 1_000_000] * 400))
-    with pytest.raises(ParseError, match="inflates to more data than allowed|memory"):
+    with pytest.raises(ParseError, match="memory"):
         parse(write(tmp_path, "balloon.pdf", pdf), memory_mb=300)
 
 
