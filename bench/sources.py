@@ -128,12 +128,16 @@ def report(searches: list[list[tuple[float, bool, bool]]], scifact: int, current
     print("\n| cut | relevant kept | off-topic shown / question | vs no cut |")
     print("|---|---|---|---|")
     print(f"| none (baseline) | {base_kept:.1%} | {base_off:.2f} | 1.00 |")
+    chosen = None
     for cut in CUTS:
         kept, off, _ = shown(cut)
         mark = " (RETRIEVAL_RELATIVE_CUT)" if cut == current else ""
         print(
             f"| {cut:g}{mark} | {kept:.1%} | {off:.2f} | {off / base_off if base_off else 0:.2f} |"
         )
+        if chosen is None and kept >= KEEP:
+            chosen = cut
+    print(f"\nthe smallest cut keeping {KEEP:.1%} of relevant passages: {chosen}")
 
 
 if __name__ == "__main__":

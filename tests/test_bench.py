@@ -112,3 +112,13 @@ def test_the_claim_check_benchmark_prints_catch_and_false_flag_rates() -> None:
     assert float(new.group(1)) >= 95 and float(new.group(2)) <= 5
     assert float(old.group(1)) < float(new.group(1))  # today's rule, in the same run
     assert re.search(r"time per answer, median: new [\d.]+ ms, old [\d.]+ ms", out)
+
+
+def test_the_sources_benchmark_measures_each_cut_against_no_cut() -> None:
+    out = bench("--queries", "5", script="bench/sources.py")
+    assert "| none (baseline) | 100.0% |" in out
+    rows = re.findall(r"^\| (0\.\d+)[^|]* \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \|$", out, re.M)
+    assert [float(cut) for cut, *_ in rows] == [0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3]
+    kept = [float(k) for _, k, _, _ in rows]
+    assert kept == sorted(kept)  # a wider cut never keeps fewer relevant passages
+    assert "the smallest cut keeping 97.5% of relevant passages:" in out
