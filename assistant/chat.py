@@ -4,15 +4,18 @@ import logging
 import re
 import time
 from collections.abc import Generator
+from contextlib import closing
 from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from assistant import access, audit, grounding, llm, prompts
+from assistant import audit, grounding, llm, prompts
+from assistant import scope as conversation_scope
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index, lexical
 
@@ -27,12 +30,15 @@ Event = dict[str, Any]
 
 
 def retrieve(
-    user: User, question: str, turns: list[tuple[str, str]]
+    user: User,
+    question: str,
+    turns: list[tuple[str, str]],
+    conversation: Conversation | None = None,
 ) -> tuple[list[dict], list[dict], dict[str, Any]]:
-    """The user's scope, read from the database now, the numbered sources found in it, and
-    what was searched for."""
-    collections = list(access.collections_visible_to(user).order_by("id"))
-    scope = [{"id": c.pk, "name": c.name} for c in collections]
+    """The conversation's scope as the user may read it now, the numbered sources found in it,
+    and what was searched for."""
+    collections = list(conversation_scope.effective(user, conversation))
+    scope = conversation_scope.named(collections)
     if not collections:
         # An empty scope never reaches Qdrant, nor the model for a rewrite.
         return scope, [], {"search_query": question, "rewrite": "none"}
@@ -54,10 +60,11 @@ def belonging(retrieved: list[dict]) -> list[dict]:
     return [{**s, "n": n} for n, s in enumerate(kept, start=1)]
 
 
-def history(conversation: Conversation) -> list[tuple[str, str]]:
-    recent = list(
-        conversation.messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2]
-    )
+def history(conversation: Conversation, before: int | None = None) -> list[tuple[str, str]]:
+    messages = conversation.messages.all()
+    if before is not None:
+        messages = messages.filter(id__lt=before)
+    recent = list(messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2])
     return [(m.role, m.content) for m in reversed(recent)]
 
 
@@ -99,16 +106,26 @@ def faithful(rewritten: str, question: str, turns: list[tuple[str, str]]) -> boo
     return asked <= terms and len(terms - said) <= 1
 
 
-def answer(user: User, conversation: Conversation, question: str) -> Generator[Event]:
-    """Yield {"type": "token"} events as the model writes, then one "done" or "error" event.
+def answer(
+    user: User,
+    conversation: Conversation,
+    question: str,
+    *,
+    regenerates: QueryRecord | None = None,
+    edits: QueryRecord | None = None,
+) -> Generator[Event]:
+    """Yield "status" events, one "record" event, "token" events as the model writes, then one
+    "done" or "error" event. Regenerating or editing replaces the conversation's last exchange.
 
     The query record is committed before the first token is yielded; if it cannot be written,
     the exception propagates and no answer is shown.
     """
     question = question.strip()[:MAX_QUESTION_CHARS]
     started = time.monotonic()
-    turns = history(conversation)
-    scope, retrieved, searched = retrieve(user, question, turns)
+    replaced = last_exchange(conversation) if regenerates or edits else None
+    turns = history(conversation, before=replaced)
+    yield {"type": "status", "phase": "searching", "text": searching(user, conversation)}
+    scope, retrieved, searched = retrieve(user, question, turns, conversation)
     best = max((s["score"] for s in retrieved), default=None)
     # Passages far from the question, or far below the best one, would only invite the model
     # to improvise, and would be listed as sources of an answer they have no part in.
@@ -140,7 +157,11 @@ def answer(user: User, conversation: Conversation, question: str) -> Generator[E
             model=settings.LLM_MODEL,
             params=llm.params(),
             grounding=checks,
+            regenerates_ref=regenerates.pk if regenerates else None,
+            edits_ref=edits.pk if edits else None,
         )
+        if replaced is not None:
+            conversation.messages.filter(id__gte=replaced).delete()
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
         if not conversation.messages.filter(role=Message.Role.ASSISTANT).exists():
             conversation.title = question[:80]
@@ -152,25 +173,34 @@ def answer(user: User, conversation: Conversation, question: str) -> Generator[E
     first_token_ms: int | None = None
     outcome, error = QueryRecord.Outcome.ERROR, "The answer was interrupted."
     try:
+        yield {"type": "record", "id": record.pk}
         if not sources:
             parts.append(NOTHING_FOUND)
             outcome = QueryRecord.Outcome.REFUSED if scope else QueryRecord.Outcome.DENIED
             error = ""
             yield {"type": "token", "text": NOTHING_FOUND}
         else:
-            for text in llm.stream(messages, usage):
-                if first_token_ms is None:
-                    first_token_ms = int((time.monotonic() - started) * 1000)
-                parts.append(text)
-                yield {"type": "token", "text": text}
-            outcome, error = QueryRecord.Outcome.ANSWERED, ""
+            yield {"type": "status", "phase": "writing", "text": "Writing…"}
+            stopped = False
+            # closing(): leaving the loop early closes the model's stream, and so its request.
+            with closing(llm.stream(messages, usage)) as tokens:
+                for text in tokens:
+                    if stop_requested(record.pk):
+                        stopped = True
+                        break
+                    if first_token_ms is None:
+                        first_token_ms = int((time.monotonic() - started) * 1000)
+                    parts.append(text)
+                    yield {"type": "token", "text": text}
+            outcome = QueryRecord.Outcome.STOPPED if stopped else QueryRecord.Outcome.ANSWERED
+            error = ""
     except llm.LLMUnavailable as exc:
         error = str(exc)
         yield {"type": "error", "message": f"{exc} Please try again in a moment."}
     finally:
         # Runs on success, on model failure and when the browser goes away mid-stream.
         content = "".join(parts)
-        if outcome == QueryRecord.Outcome.ANSWERED:
+        if outcome in (QueryRecord.Outcome.ANSWERED, QueryRecord.Outcome.STOPPED):
             # Dangling citations go; sentences no cited passage supports are flagged. The
             # model's own words stay in the record when they differ.
             try:
@@ -205,4 +235,37 @@ def answer(user: User, conversation: Conversation, question: str) -> Generator[E
                 grounding=record.grounding,
             )
     if message is not None and outcome != QueryRecord.Outcome.ERROR:
-        yield {"type": "done", "message": message}
+        yield {"type": "done", "message": message, "outcome": outcome}
+
+
+# --- the answer's lifecycle: status, stop, regenerate, edit --------------------------------
+
+
+def searching(user: User, conversation: Conversation) -> str:
+    """The status shown while retrieval runs, naming what retrieve() searches."""
+    names = [c.name for c in conversation_scope.effective(user, conversation)]
+    return f"Searching {', '.join(names)}…" if names else "Searching…"
+
+
+def last_exchange(conversation: Conversation) -> int | None:
+    """The id of the conversation's last question: it and what follows are replaced."""
+    last = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
+    return last.pk if last else None
+
+
+def latest_record(conversation: Conversation) -> QueryRecord | None:
+    """The record of the conversation's last question: only that one is regenerated or edited."""
+    return QueryRecord.objects.filter(conversation_ref=conversation.pk).order_by("-id").first()
+
+
+def stop_key(record_id: int) -> str:
+    return f"answer-stop:{record_id}"
+
+
+def stop(record: QueryRecord) -> None:
+    """Ask the answer loop, in whichever thread or web process runs it, to stop."""
+    cache.set(stop_key(record.pk), True, timeout=3600)
+
+
+def stop_requested(record_id: int) -> bool:
+    return bool(cache.get(stop_key(record_id)))

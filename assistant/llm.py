@@ -1,7 +1,7 @@
 """The only module that knows where the LLM is. vLLM's OpenAI-compatible API, streamed.
 The server sets every generation parameter; nothing from the browser reaches the request."""
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -46,8 +46,10 @@ def client() -> "OpenAI":
     )
 
 
-def stream(messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
-    """Yield text as the model produces it; fill `usage` when the stream ends."""
+def stream(messages: list[dict[str, str]], usage: Usage) -> Generator[str]:
+    """Yield text as the model produces it; fill `usage` when the stream ends. Closing the
+    generator early (stop, browser gone) closes the connection, which makes vLLM abort the
+    request instead of generating on for nobody."""
     import openai
 
     try:
@@ -57,15 +59,18 @@ def stream(messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
             stream_options={"include_usage": True},
             **params(),
         )
-        for event in response:
-            if event.usage:
-                usage.prompt_tokens = event.usage.prompt_tokens
-                usage.completion_tokens = event.usage.completion_tokens
-            for choice in event.choices:
-                if choice.finish_reason:
-                    usage.finish_reason = choice.finish_reason
-                if choice.delta and choice.delta.content:
-                    yield choice.delta.content
+        try:
+            for event in response:
+                if event.usage:
+                    usage.prompt_tokens = event.usage.prompt_tokens
+                    usage.completion_tokens = event.usage.completion_tokens
+                for choice in event.choices:
+                    if choice.finish_reason:
+                        usage.finish_reason = choice.finish_reason
+                    if choice.delta and choice.delta.content:
+                        yield choice.delta.content
+        finally:
+            response.close()
     except openai.APITimeoutError:
         raise LLMUnavailable("The language model did not answer in time.") from None
     except openai.APIConnectionError:

@@ -7,8 +7,12 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200, default="New conversation")
+    # Ids of the collections it searches, as picked; null: every collection the user can read.
+    # Each question narrows it to what the user can read then (assistant/scope.py).
+    scope = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    pinned = models.BooleanField(default=False)  # listed first in the sidebar
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -64,6 +68,46 @@ class SsoIdentity(models.Model):
 # The audit trail's models live with it, in the same app: their tables and hashes are unchanged.
 from assistant.audit.models import AuditEvent, Chained, ChainHead, QueryRecord  # noqa: E402
 
+
+class Feedback(models.Model):
+    """What the author of a conversation thought of one answer: one row per record and user,
+    updated when they change their mind (each change is an audit event)."""
+
+    class Rating(models.TextChoices):
+        UP = "up", "Helpful"
+        DOWN = "down", "Not helpful"
+
+    class Reason(models.TextChoices):
+        WRONG = "wrong", "Wrong"
+        NOT_IN_DOCUMENTS = "not_in_documents", "Not in the documents"
+        INCOMPLETE = "incomplete", "Incomplete"
+        OUTDATED = "outdated", "Outdated"
+
+    record = models.ForeignKey(QueryRecord, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback"
+    )
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    reasons = models.JSONField(default=list, blank=True)  # Reason values
+    comment = models.TextField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "user"], name="feedback_one_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on record {self.record_id}: {self.rating}"
+
+    def reason_labels(self) -> list[str]:
+        labels = dict(self.Reason.choices)
+        return [labels.get(r, r) for r in self.reasons]
+
+
 __all__ = [
-    "AuditEvent", "Chained", "ChainHead", "Conversation", "Message", "QueryRecord", "SsoIdentity"
+    "AuditEvent", "Chained", "ChainHead", "Conversation", "Feedback", "Message", "QueryRecord",
+    "SsoIdentity",
 ]  # fmt: skip

@@ -15,8 +15,11 @@ ALLOWED_TAGS = {
     "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr",
 }  # fmt: skip
 CITATION = re.compile(r"\[(\d{1,2})\]")
-MARKDOWN_LEAD = re.compile(r"(?:\s|[>#*+-]|\d+[.)]\s)*")
+MARKDOWN_LEAD = re.compile(r"(?:\s|[>#*+|-]|\d+[.)]\s)*")
 UNSUPPORTED = "No cited passage supports this sentence: check it against the sources."
+MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
+LIST_ITEM = re.compile(r"( *)([-*+]|\d{1,3}[.)]) ")
+FENCE = re.compile(r" {0,3}(```|~~~)")
 
 
 def note(entry: str | dict) -> tuple[str, str, str]:
@@ -31,13 +34,15 @@ def note(entry: str | dict) -> tuple[str, str, str]:
 
 def flag(text: str, flagged: Iterable[str | dict], key: str) -> tuple[str, list[tuple[str, str]]]:
     """Mark each flagged sentence (found in order) with start and end markers numbered after
-    its note, leaving list/heading marks out. `key` is random per rendering, so text the model
-    wrote, even as HTML character references, cannot pass for a marker."""
+    its note, leaving list, heading and table marks out. `key` is random per rendering, so text
+    the model wrote, even as HTML character references, cannot pass for a marker."""
     notes: list[tuple[str, str]] = []
     cursor = 0
     for entry in flagged:
         sentence, title, label = note(entry)
         sentence = sentence[MARKDOWN_LEAD.match(sentence).end() :]  # type: ignore[union-attr]
+        # A table row keeps its outer pipes, or it is no longer a row.
+        sentence = sentence.rstrip(" |")
         at = text.find(sentence, cursor)
         if not sentence or at < 0:
             continue
@@ -50,12 +55,45 @@ def flag(text: str, flagged: Iterable[str | dict], key: str) -> tuple[str, list[
     return text, notes
 
 
+def tidy(text: str) -> str:
+    """Model Markdown as Python-Markdown reads it: a blank line before a list, table or code
+    fence that follows a paragraph line, and lists nested by 2 spaces nested by 4."""
+    lines: list[str] = []
+    indents: list[int] = []  # of the open list levels
+    fenced = False
+    for line in text.split("\n"):
+        previous = lines[-1] if lines else ""
+        starts_block = False
+        if FENCE.match(line):
+            starts_block, fenced = not fenced, not fenced
+        elif fenced:
+            pass
+        elif item := LIST_ITEM.match(line):
+            depth = len(item.group(1))
+            while indents and indents[-1] > depth:
+                indents.pop()
+            if not indents or indents[-1] < depth:
+                indents.append(depth)
+            line = " " * 4 * (len(indents) - 1) + line.lstrip(" ")
+            starts_block = len(indents) == 1 and not LIST_ITEM.match(previous)
+            starts_block &= not previous.startswith(" ")
+        elif line.lstrip().startswith("|"):
+            starts_block = not previous.lstrip().startswith("|")
+        if starts_block and previous.strip():
+            lines.append("")
+        if line.strip() and not line.startswith(" ") and not LIST_ITEM.match(line):
+            indents = []
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def render_answer(
     text: str, message_id: int, source_numbers: set[int], flagged: Iterable[str | dict] = ()
 ) -> str:
     key = secrets.token_hex(8)
     text, notes = flag(text, flagged, key)
-    html = nh3.clean(markdown.markdown(text), tags=ALLOWED_TAGS, attributes={})
+    html = markdown.markdown(tidy(text), extensions=MARKDOWN_EXTENSIONS)
+    html = nh3.clean(html, tags=ALLOWED_TAGS, attributes={})
     if notes:
 
         def mark(match: re.Match[str]) -> str:

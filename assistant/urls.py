@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from assistant import identity, views
+from assistant import citations, conversations, identity, views
+from assistant import feedback as feedback_views
 
 chat_patterns = (
     [
@@ -11,8 +12,30 @@ chat_patterns = (
         path("<int:conversation_id>/ask/", views.ask, name="ask"),
         path("<int:conversation_id>/rename/", views.conversation_rename, name="rename"),
         path("<int:conversation_id>/delete/", views.conversation_delete, name="delete"),
+        # The answer's lifecycle: stop and copy name a query record, the others a conversation.
+        path("answers/<int:record_id>/stop/", views.answer_stop, name="stop"),
+        path("answers/<int:record_id>/copied/", views.answer_copied, name="copied"),
+        path("<int:conversation_id>/regenerate/", views.answer_regenerate, name="regenerate"),
+        path("<int:conversation_id>/edit/", views.question_edit, name="edit"),
+        path("<int:conversation_id>/scope/", views.conversation_scope, name="scope"),
+        path(
+            "<int:conversation_id>/answers/<int:message_id>/feedback/",
+            feedback_views.answer_feedback,
+            name="feedback",
+        ),
+        path("search/", conversations.conversation_search, name="search"),
+        path("<int:conversation_id>/pin/", conversations.conversation_pin, name="pin"),
+        path("messages/<int:message_id>/sources/<int:n>/", citations.source_panel, name="source"),
     ],
     "chat",
+)
+
+feedback_patterns = (
+    [
+        path("", feedback_views.index, name="index"),
+        path("export.csv", feedback_views.export, name="export"),
+    ],
+    "feedback",
 )
 
 people_patterns = (
@@ -40,6 +63,7 @@ urlpatterns = [
     path("chat/", include(chat_patterns)),
     path("people/", include(people_patterns)),
     path("audit/", include("assistant.audit.urls")),
+    path("feedback/", include(feedback_patterns)),
     path("", include("ingestion.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

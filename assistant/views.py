@@ -1,9 +1,10 @@
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from django.contrib.auth.decorators import login_required
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -11,14 +12,14 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, chat, ratelimit, readiness
+from assistant import access, audit, chat, conversations, ratelimit, readiness, scope
 from assistant.access import AuthedRequest
-from assistant.models import Conversation, Message
+from assistant.models import Conversation, Message, QueryRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,11 @@ def messages_for_display(user: access.User, conversation: Conversation) -> list[
 def chat_page(request: AuthedRequest, conversation: Conversation | None) -> HttpResponse:
     context = {
         "conversation": conversation,
-        "conversations": request.user.conversations.all()[:50],
+        # The sidebar's groups or search results, and an empty chat's starter questions.
+        **conversations.chat_context(request.user, conversation, request.GET.get("q", "")),
         "chat_messages": messages_for_display(request.user, conversation) if conversation else [],
         "collections": access.collections_visible_to(request.user),
+        "scope": scope.effective(request.user, conversation),
     }
     return render(request, "assistant/chat.html", context)
 
@@ -80,7 +83,7 @@ def conversation_delete(request: AuthedRequest, conversation_id: int) -> HttpRes
     return redirect("chat:index")
 
 
-ASK_FIELDS = {"question", "csrfmiddlewaretoken"}
+ASK_FIELDS = {"question", "csrfmiddlewaretoken", "scope"}  # scope: the picker's collection ids
 
 
 def sse(event: str, data: dict) -> bytes:
@@ -106,37 +109,15 @@ def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpRespo
             request=request,
         )
     if conversation_id is None:
-        conversation = Conversation.objects.create(user=request.user, title=question[:80])
+        picked = scope.chosen(request.user, request.POST.getlist("scope"), request)
+        conversation = Conversation.objects.create(
+            user=request.user, title=question[:80], scope=picked
+        )
     else:
         conversation = access.own_conversation(request.user, conversation_id)
-    user = request.user
-    events = chat.answer(user, conversation, question)
-
-    def stream() -> Iterator[bytes]:
-        url = reverse("chat:conversation", args=[conversation.pk])
-        yield sse("conversation", {"id": conversation.pk, "url": url, "title": conversation.title})
-        try:
-            for event in events:
-                if event["type"] == "token":
-                    yield sse("token", {"text": event["text"]})
-                elif event["type"] == "error":
-                    yield sse("error", {"message": event["message"]})
-                else:
-                    message = event["message"]
-                    message.sources = access.visible_sources(user, message.sources)
-                    html = render_to_string(
-                        "assistant/chat.html#message", {"m": message}, request=request
-                    )
-                    yield sse("done", {"html": html})
-        except Exception:
-            log.exception("answer failed")
-            yield sse("error", {"message": "Something went wrong; the question was not answered."})
-        finally:
-            events.close()  # finalises the record now, whoever else still holds the generator
-
-    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
-    response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the tokens back
-    return response
+        # A started conversation keeps its scope (changed by conversation_scope only).
+        scope.chosen(request.user, request.POST.getlist("scope"), request)
+    return answer_stream(request, conversation, chat.answer(request.user, conversation, question))
 
 
 @require_GET
@@ -151,3 +132,108 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+@login_required
+@require_POST
+def conversation_scope(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    """The collections a conversation searches from its next question on; none ticked: all."""
+    conversation = access.own_conversation(request.user, conversation_id)
+    picked = scope.chosen(request.user, request.POST.getlist("scope"), request)
+    scope.change(request.user, conversation, picked, request)
+    return redirect("chat:conversation", conversation_id=conversation.pk)
+
+
+# --- the answer's lifecycle: the stream, stop, regenerate, edit and resend, copy ------------
+
+
+def answer_stream(
+    request: AuthedRequest, conversation: Conversation, events: Generator[chat.Event]
+) -> StreamingHttpResponse:
+    """chat.answer()'s events as server-sent events over the POST response."""
+    user = request.user
+
+    def stream() -> Iterator[bytes]:
+        url = reverse("chat:conversation", args=[conversation.pk])
+        yield sse("conversation", {"id": conversation.pk, "url": url, "title": conversation.title})
+        try:
+            for event in events:
+                if event["type"] == "token":
+                    yield sse("token", {"text": event["text"]})
+                elif event["type"] == "status":
+                    yield sse("status", {"phase": event["phase"], "text": event["text"]})
+                elif event["type"] == "record":
+                    stop_url = reverse("chat:stop", args=[event["id"]])
+                    yield sse("record", {"id": event["id"], "stop_url": stop_url})
+                elif event["type"] == "error":
+                    yield sse("error", {"message": event["message"]})
+                else:
+                    message = event["message"]
+                    message.sources = access.visible_sources(user, message.sources)
+                    html = render_to_string(
+                        "assistant/chat.html#message", {"m": message}, request=request
+                    )
+                    yield sse("done", {"html": html, "outcome": event["outcome"]})
+        except Exception:
+            log.exception("answer failed")
+            yield sse("error", {"message": "Something went wrong; the question was not answered."})
+        finally:
+            events.close()  # finalises the record now, whoever else still holds the generator
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the tokens back
+    return response
+
+
+def own_record(user: access.User, record_id: int) -> QueryRecord:
+    """One of the user's own query records; anyone else's is a 404, as if it did not exist."""
+    return get_object_or_404(QueryRecord, pk=record_id, user_ref=user.pk)
+
+
+@login_required
+@require_POST
+def answer_stop(request: AuthedRequest, record_id: int) -> HttpResponse:
+    chat.stop(own_record(request.user, record_id))
+    return HttpResponse(status=204)
+
+
+def latest_question(
+    request: AuthedRequest, conversation_id: int
+) -> tuple[Conversation, QueryRecord]:
+    conversation = access.own_conversation(request.user, conversation_id)
+    record = chat.latest_record(conversation)
+    if record is None or not record.question:
+        raise Http404("This conversation has no question to ask again.")
+    return conversation, record
+
+
+@login_required
+@require_POST
+@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking", "questions")
+def answer_regenerate(request: AuthedRequest, conversation_id: int) -> HttpResponseBase:
+    """Ask the conversation's last question again, in place of its answer."""
+    conversation, record = latest_question(request, conversation_id)
+    events = chat.answer(request.user, conversation, record.question, regenerates=record)
+    return answer_stream(request, conversation, events)
+
+
+@login_required
+@require_POST
+@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking", "questions")
+def question_edit(request: AuthedRequest, conversation_id: int) -> HttpResponseBase:
+    """Ask the conversation's last question in edited words, in place of the original."""
+    question = request.POST.get("question", "").strip()
+    if not question:
+        return HttpResponseBadRequest("Ask a question first.")
+    conversation, record = latest_question(request, conversation_id)
+    events = chat.answer(request.user, conversation, question, edits=record)
+    return answer_stream(request, conversation, events)
+
+
+@login_required
+@require_POST
+def answer_copied(request: AuthedRequest, record_id: int) -> HttpResponse:
+    """The browser copied an answer and its sources: the copy left the app, so it is audited."""
+    record = own_record(request.user, record_id)
+    audit.record(audit.Action.ANSWER_COPIED, request.user, record, request=request)
+    return HttpResponse(status=204)

@@ -19,6 +19,8 @@ class Collection(models.Model):
     # everything regardless.
     retention_days = models.PositiveIntegerField(null=True, blank=True)
     legal_hold = models.BooleanField(default=False)
+    # Questions offered on an empty chat to its readers, one a line; set by its managers.
+    starters = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -20,6 +20,11 @@ urlpatterns = [
         views.collection_access,
         name="collection_access",
     ),
+    path(
+        "collections/<int:collection_id>/starters/",
+        views.collection_starters,
+        name="collection_starters",
+    ),
     path("documents/<int:document_id>/file/", views.document_file, name="document_file"),
     path(
         "documents/<int:document_id>/pages/<int:page>/",

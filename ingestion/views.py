@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit, params, ratelimit
 from assistant.access import AuthedRequest
-from ingestion import collections, documents, pages
+from ingestion import collections, documents, pages, starters
 from ingestion.models import ACTIVE, FINISHED, Collection, Document
 from ingestion.uploads import SizeLimit, Truncated
 
@@ -262,3 +262,17 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
         "managers": set(collection.managers.values_list("pk", flat=True)),
     }
     return render(request, "ingestion/collection_access.html", context)
+
+
+@login_required
+@require_POST
+def collection_starters(request: AuthedRequest, collection_id: int) -> HttpResponse:
+    """Managers set the questions an empty chat suggests to the collection's readers."""
+    collection = access.managed_collection(request.user, collection_id)
+    try:
+        starters.set_starters(collection, request.POST.get("starters", ""), request.user)
+    except starters.StartersError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Starter questions saved.")
+    return redirect("ingestion:collection", collection_id=collection.pk)

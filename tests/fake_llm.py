@@ -16,6 +16,9 @@ class FakeLLM:
         # The reply to a non-streamed request (ping, query rewriting); None: HTTP 500 to those.
         self.completion: str | None = "OK"
         self.delay = 0.0  # seconds before any reply: a slow model
+        self.token_delay = 0.0  # seconds between streamed tokens: a long answer
+        # Set when the client closed a stream before its end (vLLM then aborts the request).
+        self.disconnected = threading.Event()
         self.requests: list[dict] = []
         fake = self
 
@@ -56,16 +59,21 @@ class FakeLLM:
                 if fake.mode == "echo":
                     prompt = "\n".join(m["content"] for m in body["messages"])
                     tokens = [prompt[i : i + 200] for i in range(0, len(prompt), 200)]
-                for token in tokens:
-                    chunk = {
-                        "id": "x", "object": "chat.completion.chunk", "created": 0,
-                        "model": body["model"],
-                        "choices": [{"index": 0, "delta": {"content": token},
-                                     "finish_reason": None}],
-                    }  # fmt: skip
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                try:
+                    for token in tokens:
+                        chunk = {
+                            "id": "x", "object": "chat.completion.chunk", "created": 0,
+                            "model": body["model"],
+                            "choices": [{"index": 0, "delta": {"content": token},
+                                         "finish_reason": None}],
+                        }  # fmt: skip
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(fake.token_delay)
+                    self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
-                self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    fake.disconnected.set()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

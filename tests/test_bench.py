@@ -122,3 +122,13 @@ def test_the_sources_benchmark_measures_each_cut_against_no_cut() -> None:
     kept = [float(k) for _, k, _, _ in rows]
     assert kept == sorted(kept)  # a wider cut never keeps fewer relevant passages
     assert "the smallest cut keeping 97.5% of relevant passages:" in out
+
+
+def test_the_filings_benchmark_reports_ready_pdfs_and_recall() -> None:
+    out = bench("--companies", "1", "--quarters", "2", "--skip-stock", script="bench/filings.py")
+    assert out.startswith("2 filings (1 companies x 2 quarters), 3 questions;")
+    assert "Enclave: 2/2 PDFs ready" in out
+    for path in ("Enclave `index.search()` top 5 (hybrid)", "Enclave dense only"):
+        assert re.search(rf"\| {re.escape(path)} \| [01]\.\d{{3}} \|", out)
+    assert re.search(r"Enclave hybrid / dense only: \d+\.\d\d", out)
+    assert re.search(r"every PDF ready \(2/2\), recall@5 >= 0.85 \(search [01]\.\d{3}, shown", out)

@@ -68,7 +68,10 @@ def test_an_employee_sees_tokens_stream_and_opens_a_citation(
     link = source.locator("a.source-link")
     href = link.get_attribute("href") or ""
     assert href.startswith(f"/documents/{travel_policy.pk}/pages/2/?chunk=")
-    link.click()
+    link.click()  # opens the citation panel, then the page view from there
+    panel = page.locator("dialog.citation-panel")
+    expect(panel.locator("mark#citation-passage")).to_contain_text("60 euros")
+    panel.get_by_role("link", name="Open page 2").click()
     expect(page.locator("mark#passage")).to_contain_text("60 euros")
 
 

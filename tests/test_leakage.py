@@ -105,11 +105,13 @@ def test_no_user_ever_sees_another_collections_canary(world, fake_llm, settings,
         events = read_events(response)
         seen = "".join(str(data) for _, data in events)
         for _name, collection, canary, title in forbidden:
-            # The question itself may contain the canary (the user typed it); the answer
-            # must not contain it anywhere else, nor the document's title.
+            # The question itself may contain the canary (the user typed it): then a copy in
+            # the answer (echoed, or quoted by the grounding flag as a value the sources lack)
+            # proves nothing, and the prompts are checked below. Otherwise the answer must not
+            # contain it anywhere, nor the document's title.
             leaked = seen.replace(question, "").replace(repr(question)[1:-1], "")
-            assert canary not in leaked, (who, question)
-            assert title not in leaked, (who, question)
+            assert canary in question or canary not in leaked, (who, question)
+            assert title in question or title not in leaked, (who, question)
             assert f"/documents/{collection.pk}" not in leaked
     # Every request that reached the model only carried in-scope documents.
     for request in fake_llm.requests:

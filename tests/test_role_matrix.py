@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistant import people
-from assistant.models import Conversation, QueryRecord
+from assistant.models import Conversation, Message, QueryRecord
 from ingestion import pages
 from ingestion.parsing import Page
 from tests.factories import make_collection, make_document, make_user
@@ -43,6 +43,10 @@ def test_the_matrix_covers_every_route() -> None:
     assert route_names() == set(MATRIX)
 
 
+# The answer's source, as the chat stores it (opened by chat:source).
+SOURCE = {"n": 1, "title": "a", "page": 1, "chunk_no": 0, "heading": "", "text": "Legal words"}
+
+
 @pytest.fixture
 def world(db):
     admin = make_user("coladmin")
@@ -52,6 +56,10 @@ def world(db):
     auditor = make_user("auditor")
     people.set_roles(auditor, ["auditor"], actor=None)
     document = make_document(legal, "a.txt", b"Legal words")
+    conversation = Conversation.objects.create(user=employee, title="Mine")
+    record = QueryRecord.objects.create(
+        user_ref=employee.pk, username="employee", conversation_ref=conversation.pk, question="Q?"
+    )
     pages.store(document.pk, [Page(1, "Legal words")])  # as its ingestion would
     return {
         "users": {
@@ -63,8 +71,15 @@ def world(db):
         },
         "legal": legal,
         "document": document,
-        "conversation": Conversation.objects.create(user=employee, title="Mine"),
-        "record": QueryRecord.objects.create(username="employee", question="What?"),
+        "conversation": conversation,
+        "record": record,
+        "answer": Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content="This [1].",
+            query=record,
+            sources=[SOURCE | {"document_id": document.pk}],
+        ),
     }
 
 
@@ -74,11 +89,20 @@ def url_for(route: str, world: dict) -> str:
         "chat:ask": [world["conversation"].pk],
         "chat:rename": [world["conversation"].pk],
         "chat:delete": [world["conversation"].pk],
+        "chat:scope": [world["conversation"].pk],
+        "chat:pin": [world["conversation"].pk],
+        "chat:feedback": [world["conversation"].pk, world["answer"].pk],
+        "chat:source": [world["answer"].pk, 1],
+        "chat:stop": [world["record"].pk],
+        "chat:copied": [world["record"].pk],
+        "chat:regenerate": [world["conversation"].pk],
+        "chat:edit": [world["conversation"].pk],
         "ingestion:collection": [world["legal"].pk],
         "ingestion:collection_access": [world["legal"].pk],
         "ingestion:upload": [world["legal"].pk],
         "ingestion:collection_reingest": [world["legal"].pk],
         "ingestion:collection_clear": [world["legal"].pk],
+        "ingestion:collection_starters": [world["legal"].pk],
         "ingestion:document_file": [world["document"].pk],
         "ingestion:document_page": [world["document"].pk, 1],
         "ingestion:reingest": [world["document"].pk],
@@ -95,6 +119,8 @@ DATA = {
     "chat:ask_new": {"question": "What is this?"},
     "chat:ask": {"question": "What is this?"},
     "chat:rename": {"title": "New title"},
+    "chat:feedback": {"rating": "up"},
+    "chat:edit": {"question": "What is this?"},
     "ingestion:collection_create": {"name": "Another"},
     "people:group_create": {"name": "Finance"},
 }

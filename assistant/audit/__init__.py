@@ -39,6 +39,9 @@ RECORD_FIELDS = (
     "collection_keys", "document_keys", "prompt_version", "model", "params", "outcome",
     "error", "prompt_tokens", "completion_tokens", "first_token_ms", "latency_ms", "finished_at",
 )  # fmt: skip
+# Links to an earlier record, hashed only when set: records chained before they existed keep
+# their hashes, and setting or clearing one later still breaks the row's hash.
+RECORD_LINK_FIELDS = ("regenerates_ref", "edits_ref")
 
 
 def canonical(value: Any) -> bytes:
@@ -74,6 +77,8 @@ def row_hash(row: Chained) -> str:
     fields: tuple[str, ...] = RECORD_FIELDS
     if isinstance(row, AuditEvent):
         fields = EVENT_FIELDS if sealed_whole(row) else EVENT_META_FIELDS
+    else:
+        fields += tuple(f for f in RECORD_LINK_FIELDS if getattr(row, f) is not None)
     body = {
         "table": row._meta.label_lower,
         "seq": row.seq,

@@ -31,6 +31,7 @@ class QueryRecord(Chained):
         REFUSED = "refused"  # nothing found in scope: no answer was improvised
         DENIED = "denied"  # the user may read no collection at all
         ERROR = "error"
+        STOPPED = "stopped"  # the user stopped it; the partial answer is kept
 
     # Plain ids plus snapshots, not foreign keys: deleting a user, conversation or document
     # must never touch (or be blocked by) audit history.
@@ -62,6 +63,9 @@ class QueryRecord(Chained):
     # How retrieval and the answer were checked: the search query (a follow-up's stand-alone
     # rewrite), the relevance threshold, cited / dangling citations, unsupported sentences.
     grounding = models.JSONField(default=dict, blank=True)
+    # The record this one asks again (regenerate) or asks in edited words (edit and resend).
+    regenerates_ref = models.BigIntegerField(null=True, blank=True)
+    edits_ref = models.BigIntegerField(null=True, blank=True)
 
     CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer", "grounding")
 
@@ -114,6 +118,11 @@ class AuditEvent(Chained):
         AUDIT_VIEWED = "audit_viewed"
         AUDIT_EXPORTED = "audit_exported"
         AUDIT_PURGED = "audit_purged"
+        ANSWER_COPIED = "answer_copied"
+        FEEDBACK_GIVEN = "feedback_given"
+        FEEDBACK_CHANGED = "feedback_changed"
+        STARTERS_CHANGED = "starters_changed"
+        SCOPE_CHANGED = "scope_changed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_ref = models.BigIntegerField(null=True, db_index=True)

@@ -98,6 +98,8 @@ def jsonl_lines(records: QuerySet[QueryRecord]) -> Iterator[bytes]:
             "error": record.error,
             "prev_hash": record.prev_hash,
             "purged": record.purged_at is not None,
+            "regenerates_ref": record.regenerates_ref,
+            "edits_ref": record.edits_ref,
         }
         yield (json.dumps(full, ensure_ascii=False) + "\n").encode()
 

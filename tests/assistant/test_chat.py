@@ -37,7 +37,7 @@ def test_an_answer_streams_with_citations_and_is_recorded(people, library, fake_
     policy, _ = library
     events = ask(people.teammate)
     names = [name for name, _ in events]
-    assert names == ["conversation", "token", "token", "token", "done"]
+    assert names == ["conversation", "status", "record", "status", *["token"] * 3, "done"]
     assert "".join(data["text"] for name, data in events if name == "token") == (
         "Employees get 27 days of leave [1]."
     )
@@ -63,8 +63,9 @@ def test_the_query_record_exists_before_the_first_token(people, library, fake_ll
     response = login(people.teammate).post(reverse("chat:ask_new"), {"question": QUESTION})
     chunks = iter(response.streaming_content)
     assert b"event: conversation" in next(chunks)
+    assert b"event: status" in next(chunks)  # searching
     assert not QueryRecord.objects.exists()
-    assert b"event: token" in next(chunks)
+    assert b"event: record" in next(chunks)
     assert QueryRecord.objects.get().outcome == QueryRecord.Outcome.PENDING
     list(chunks)
     assert QueryRecord.objects.get().outcome == QueryRecord.Outcome.ANSWERED
@@ -94,7 +95,7 @@ def test_an_empty_scope_answers_without_qdrant_or_the_model(db, fake_llm, monkey
 
     monkeypatch.setattr(index, "search", forbidden)
     events = ask(make_user("loner"))
-    assert "found nothing" in events[1][1]["text"]
+    assert "found nothing" in events[3][1]["text"]
     assert events[-1][0] == "done"
     assert fake_llm.requests == []
     record = QueryRecord.objects.get()
@@ -103,7 +104,7 @@ def test_an_empty_scope_answers_without_qdrant_or_the_model(db, fake_llm, monkey
 
 def test_nothing_found_in_scope_is_refused_without_the_model(people, fake_llm) -> None:
     events = ask(people.teammate)  # Legal is granted but holds no document yet
-    assert "found nothing" in events[1][1]["text"]
+    assert "found nothing" in events[3][1]["text"]
     assert fake_llm.requests == []
     record = QueryRecord.objects.get()
     assert (record.outcome, [c["name"] for c in record.scope]) == ("refused", ["Legal"])
@@ -178,7 +179,7 @@ def test_no_answer_is_given_when_the_record_cannot_be_written(
 
     monkeypatch.setattr(QueryRecord.objects, "create", broken)
     events = ask(people.teammate)
-    assert [name for name, _ in events] == ["conversation", "error"]
+    assert [name for name, _ in events] == ["conversation", "status", "error"]
     assert fake_llm.requests == []
 
 
@@ -253,7 +254,8 @@ def test_closing_the_stream_finalises_the_record_whoever_holds_the_answer(
     monkeypatch.setattr(chat, "answer", holding)
     response = login(people.teammate).post(reverse("chat:ask_new"), {"question": QUESTION})
     chunks = iter(response.streaming_content)
-    next(chunks), next(chunks)  # the conversation and the first token: the browser goes away
+    # The conversation, searching, the record, writing, the first token: the browser goes away.
+    [next(chunks) for _ in range(5)]
     response.close()
     record = QueryRecord.objects.get()
     assert record.outcome == QueryRecord.Outcome.ERROR

@@ -237,7 +237,7 @@ def test_a_wrong_figure_is_flagged_in_the_message_and_the_record(people, fake_ll
 
 def test_nothing_relevant_enough_is_answered_without_the_model(people, policy, fake_llm) -> None:
     events = ask(people.teammate, "Who won the 1954 football world cup final?")
-    assert "found nothing" in events[1][1]["text"]
+    assert "found nothing" in events[3][1]["text"]
     assert fake_llm.requests == []
     record = QueryRecord.objects.get()
     assert record.outcome == QueryRecord.Outcome.REFUSED

@@ -191,7 +191,7 @@ def sign_in_with_sso(client: Client, provider: Provider, **claims: object):
 
 def scope_of(client: Client) -> str:
     page = client.get(reverse("chat:index")).content.decode()
-    return re.search(r"Searching:\s*(.*?)\s*</p>", page, re.S).group(1)
+    return re.search(r"id=\"scope-names\">\s*(.*?)\s*</p>", page, re.S).group(1)
 
 
 def test_without_oidc_settings_there_is_no_single_sign_on(client) -> None:

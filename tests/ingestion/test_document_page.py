@@ -1,5 +1,8 @@
 """Citation links open the document's page as text, with the cited passage marked."""
 
+import html
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -23,6 +26,12 @@ FORMATS = {
 }
 
 
+def marked(page: str) -> str:
+    """The text of every <mark> on the page: a rendered passage is marked run by run."""
+    parts = re.findall(r"<mark\b[^>]*>(.*?)</mark>", page, re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", "", " ".join(parts)))
+
+
 def page_url(document_id: int, page: int, chunk_no: int | None = None) -> str:
     url = reverse("ingestion:document_page", args=[document_id, page])
     return url if chunk_no is None else f"{url}?chunk={chunk_no}"
@@ -42,11 +51,10 @@ def test_the_cited_passage_is_marked_on_its_page(people, name: str) -> None:
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count('<mark id="passage">') == 1
-    marked = page.split('<mark id="passage">')[1].split("</mark>")[0]
-    assert PASSAGE in marked
+    assert PASSAGE in marked(page)
     assert response["Cache-Control"] == "no-store"
     if name.endswith(".pdf"):
-        assert hit.page == 2 and "Cover page" not in marked
+        assert hit.page == 2 and "Cover page" not in marked(page)
         assert f"{reverse('ingestion:document_file', args=[document.pk])}#page=2" in page
 
 
@@ -151,8 +159,8 @@ def test_sections_of_one_page_are_one_page(people) -> None:
     document = make_document(people.legal, "policy.docx", content)
     hit = cited(document, people.legal.pk)
     page = login(people.teammate).get(page_url(document.pk, 1, hit.chunk_no)).content.decode()
-    marked = page.split('<mark id="passage">')[1].split("</mark>")[0]
-    assert "Introduction." in page and PASSAGE in marked and "Introduction." not in marked
+    assert "Introduction." in page and PASSAGE in marked(page)
+    assert "Introduction." not in marked(page)
     assert "Page 1 of 1" in page
 
 
@@ -176,3 +184,67 @@ def test_storing_pages_replaces_them(people) -> None:
     document.delete()  # a document deleted while it was being ingested gets no pages
     pages.store(gone, [Page(1, "Late.")])
     assert not DocumentPage.objects.filter(document_id=gone).exists()
+
+
+def rendered(page: str) -> str:
+    return page.split('<div class="page-text rendered">')[1].split("</div>")[0]
+
+
+def test_markdown_pages_show_headings_and_tables_with_the_passage_marked(people) -> None:
+    content = f"# Policy\n\n## Refunds\n{PASSAGE}\n\n| Item | Days |\n|---|---|\n| Shoes | 30 |\n"
+    document = make_document(people.legal, "policy.md", content.encode())
+    hit = cited(document, people.legal.pk)
+    page = rendered(login(people.teammate).get(page_url(document.pk, 1)).content.decode())
+    assert "<h1>Policy</h1>" in page and "<h2>Refunds</h2>" in page and "#" not in page
+    assert "<th>Item</th>" in page and "<td>Shoes</td>" in page and "|" not in page
+    page = rendered(
+        login(people.teammate).get(page_url(document.pk, 1, hit.chunk_no)).content.decode()
+    )
+    assert '<h2><mark id="passage">Refunds</mark></h2>' in page
+    assert f"<p><mark>{PASSAGE}</mark></p>" in page and "<td><mark>Shoes</mark></td>" in page
+    assert "<h1>Policy</h1>" in page  # before the passage: not marked
+    assert login(people.outsider).get(page_url(document.pk, 1, hit.chunk_no)).status_code == 404
+
+
+HOSTILE = """# Notes
+
+<script>alert("script")</script>
+
+[click me](javascript:alert('link')) and <a href="javascript:alert('a')">here</a>
+
+<img src=x onerror=alert('img')> ![chart](javascript:alert('image'))
+
+<div onclick="alert('div')"><iframe src="https://evil.example/"></iframe></div>
+
+<https://evil.example/auto> <style>body { display: none }</style>
+"""
+
+
+def test_hostile_markdown_is_shown_as_text_and_never_runs(people) -> None:
+    document = ingested(people.legal, "notes.md", HOSTILE.encode())
+    for url in (page_url(document.pk, 1), page_url(document.pk, 1, 0)):
+        page = rendered(login(people.teammate).get(url).content.decode())
+        tags = set(re.findall(r"<([a-z0-9]+)", page))
+        assert tags <= {"h1", "p", "mark"}, tags
+        assert set(re.findall(r"<[a-z0-9]+ [^>]*>", page)) <= {'<mark id="passage">'}
+        assert "&lt;script&gt;" in page and "&lt;img src=x onerror" in page  # shown as text
+        assert "click me" in page and "javascript:alert('link')" not in page
+    assert '<mark id="passage">' in page
+
+
+def test_a_marker_the_sanitiser_would_drop_falls_back_to_text(people) -> None:
+    text = "Intro.\n\nSee ![a chart of leave](c.png) and [the portal](https://x.example/a_(b)) now."
+    inside_alt = (text.index("chart"), len(text))
+    assert pages.mark_markdown(text, inside_alt) is None
+    assert '<mark id="passage">chart of leave' in pages.mark_text(text, inside_alt)
+    inside_address = (text.index("x.example"), len(text))  # a chunk may start in a link address
+    html = pages.mark_markdown(text, inside_address)
+    assert html is not None and html.endswith('portal<mark id="passage"> now.</mark></p>')
+
+
+def test_a_markdown_page_too_long_to_render_is_shown_as_text(people, monkeypatch) -> None:
+    document = make_document(people.legal, "policy.md", f"# Policy\n\n{PASSAGE}\n".encode())
+    hit = cited(document, people.legal.pk)
+    monkeypatch.setattr(pages, "RENDER_LIMIT", 20)
+    page = login(people.teammate).get(page_url(document.pk, 1, hit.chunk_no)).content.decode()
+    assert '<pre class="page-text"><mark id="passage"># Policy' in page and "<h1>Policy" not in page
