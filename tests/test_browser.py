@@ -29,6 +29,7 @@ def sign_in(page: Page, base: str, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{base}/chat/")
+    page.wait_for_load_state()  # the deferred scripts run: Enter asks through chat.js
 
 
 def count_streamed_tokens(page: Page) -> None:

@@ -20,7 +20,7 @@ def focused_id(page: Page) -> str:
 
 
 def give_feedback_by_keyboard(page: Page, answer_id: int) -> None:
-    """👎, then a reason and a comment, then Send: Tab, Space, Enter and typing only."""
+    """Not helpful, then a reason and a comment, then Send: Tab, Space, Enter and typing only."""
     page.evaluate("window.notReloaded = true")
     page.locator(f"#feedback-{answer_id}").evaluate("form => form.previousElementSibling.focus()")
     while focused_id(page) != f"feedback-up-{answer_id}":
@@ -33,7 +33,7 @@ def give_feedback_by_keyboard(page: Page, answer_id: int) -> None:
     expect(down).to_have_attribute("aria-pressed", "true")
     expect(page.locator(f"#feedback-up-{answer_id}")).to_have_attribute("aria-pressed", "false")
     assert focused_id(page) == f"feedback-down-{answer_id}"  # focus survives the swap
-    page.keyboard.press("Tab")  # the "Tell us more" summary, open after a 👎
+    page.keyboard.press("Tab")  # the "Tell us more" summary, open after "Not helpful"
     page.keyboard.press("Tab")
     assert focused_id(page) == f"feedback-{answer_id}-wrong"
     page.keyboard.press("Space")
