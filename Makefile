@@ -54,6 +54,8 @@ check-services:
 # Debian's chromium drives the browser tests (Playwright cannot download its own browser here).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	# axe-core checks every page for accessibility in tests/test_browser_axe.py.
+	@test -f var/node/node_modules/axe-core/axe.min.js || npm install --prefix var/node --no-save --no-audit --no-fund --silent axe-core@4.14.1
 
 # Tesseract from Debian's packages reads scanned PDF pages and images.
 ocr:
