@@ -5,11 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page
 
-from assistant.audit.models import QueryRecord
-from tests.test_browser_responsive import DESKTOP, PHONE, SCHEMES, ask, sign_in, site
+from tests.test_browser_responsive import DESKTOP, PHONE, SCHEMES, become, pages_per_role, site
 
 __all__ = ["site"]  # the fixture, shared with the responsive test
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -42,28 +40,10 @@ def violations(page: Page, url: str, where: str) -> list[str]:
 def test_every_page_has_no_serious_accessibility_violation_for_any_role(
     page: Page, live_server, site
 ) -> None:
-    base, legal, document = live_server.url, site.legal.pk, site.document.pk
-    sign_in(page, base, "teammate")
-    conversation = ask(page)
-    record = QueryRecord.objects.get()
-    teammate = User.objects.get(username="teammate").pk
-    visits = {
-        None: ["/login/"],
-        "teammate": [conversation, "/chat/", "/collections/", f"/collections/{legal}/",
-                     f"/documents/{document}/pages/2/"],
-        "owner": ["/chat/", f"/collections/{legal}/", f"/collections/{legal}/access/",
-                  f"/documents/{document}/pages/2/"],
-        "auditor": ["/audit/", f"/audit/records/{record.pk}/", "/audit/events/",
-                    f"/audit/documents/{document}/"],
-        "root": ["/collections/", "/people/", f"/people/{teammate}/"],
-    }  # fmt: skip
+    base = live_server.url
     problems: list[str] = []
-    for username, urls in visits.items():
-        if username:
-            sign_in(page, base, username)
-        else:
-            page.context.clear_cookies()
-        urls = [u if u.startswith("http") else f"{base}{u}" for u in urls]
+    for username, urls in pages_per_role(page, base, site).items():
+        become(page, base, username)
         for size in (PHONE, DESKTOP):
             page.set_viewport_size(size)
             for scheme in SCHEMES:

@@ -148,10 +148,10 @@ def check_focus(page: Page, url: str) -> list[str]:
     return problems
 
 
-def test_every_page_fits_a_phone_and_reads_well_in_both_themes_for_each_role(
-    page: Page, live_server, site
-) -> None:
-    base, legal, document = live_server.url, site.legal.pk, site.document.pk
+def pages_per_role(page: Page, base: str, site) -> dict[str | None, list[str]]:
+    """Every page each role can see (None: signed out), as absolute URLs; a question is asked
+    first, so that a conversation and its query record exist."""
+    legal, document = site.legal.pk, site.document.pk
     sign_in(page, base, "teammate")
     conversation = ask(page)
     record = QueryRecord.objects.get()
@@ -166,13 +166,26 @@ def test_every_page_fits_a_phone_and_reads_well_in_both_themes_for_each_role(
                     f"/audit/documents/{document}/"],
         "root": ["/collections/", "/people/", f"/people/{teammate}/"],
     }  # fmt: skip
+    return {
+        username: [u if u.startswith("http") else f"{base}{u}" for u in urls]
+        for username, urls in visits.items()
+    }
+
+
+def become(page: Page, base: str, username: str | None) -> None:
+    if username:
+        sign_in(page, base, username)
+    else:
+        page.context.clear_cookies()
+
+
+def test_every_page_fits_a_phone_and_reads_well_in_both_themes_for_each_role(
+    page: Page, live_server, site
+) -> None:
+    base = live_server.url
     problems: list[str] = []
-    for username, urls in visits.items():
-        if username:
-            sign_in(page, base, username)
-        else:
-            page.context.clear_cookies()
-        urls = [u if u.startswith("http") else f"{base}{u}" for u in urls]
+    for username, urls in pages_per_role(page, base, site).items():
+        become(page, base, username)
         for size in (PHONE, DESKTOP):
             page.set_viewport_size(size)
             for scheme in SCHEMES:

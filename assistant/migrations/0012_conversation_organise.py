@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
             name="pinned",
             field=models.BooleanField(default=False),
         ),
+        # The audit actions added by 0009-0012, listed once: choices live in no column.
         migrations.AlterField(
             model_name="auditevent",
             name="action",
