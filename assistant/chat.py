@@ -18,6 +18,7 @@ from assistant import audit, grounding, llm, prompts
 from assistant import scope as conversation_scope
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index, lexical
+from ingestion.models import Collection
 
 log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
@@ -30,14 +31,11 @@ Event = dict[str, Any]
 
 
 def retrieve(
-    user: User,
-    question: str,
-    turns: list[tuple[str, str]],
-    conversation: Conversation | None = None,
+    collections: list[Collection], question: str, turns: list[tuple[str, str]]
 ) -> tuple[list[dict], list[dict], dict[str, Any]]:
-    """The conversation's scope as the user may read it now, the numbered sources found in it,
-    and what was searched for."""
-    collections = list(conversation_scope.effective(user, conversation))
+    """The scope searched (the conversation's collections the user may read now, from
+    `conversation_scope.effective`), the numbered sources found in it, and what was searched
+    for."""
     scope = conversation_scope.named(collections)
     if not collections:
         # An empty scope never reaches Qdrant, nor the model for a rewrite.
@@ -124,8 +122,9 @@ def answer(
     started = time.monotonic()
     replaced = last_exchange(conversation) if regenerates or edits else None
     turns = history(conversation, before=replaced)
-    yield {"type": "status", "phase": "searching", "text": searching(user, conversation)}
-    scope, retrieved, searched = retrieve(user, question, turns, conversation)
+    collections = list(conversation_scope.effective(user, conversation))
+    yield {"type": "status", "phase": "searching", "text": searching(collections)}
+    scope, retrieved, searched = retrieve(collections, question, turns)
     best = max((s["score"] for s in retrieved), default=None)
     # Passages far from the question, or far below the best one, would only invite the model
     # to improvise, and would be listed as sources of an answer they have no part in.
@@ -241,9 +240,9 @@ def answer(
 # --- the answer's lifecycle: status, stop, regenerate, edit --------------------------------
 
 
-def searching(user: User, conversation: Conversation) -> str:
+def searching(collections: list[Collection]) -> str:
     """The status shown while retrieval runs, naming what retrieve() searches."""
-    names = [c.name for c in conversation_scope.effective(user, conversation)]
+    names = [c.name for c in collections]
     return f"Searching {', '.join(names)}…" if names else "Searching…"
 
 

@@ -4,12 +4,18 @@ recall@5 >= 0.85, issue 12's target on its held-out filings), before and after t
 bench/filings.py measures all four companies, and the stock llama-index path beside them."""
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from assistant import chat
+from assistant import chat, scope
 from ingestion import documents, pipeline
 from ingestion.models import Document
 from tests import filings
+
+
+def readable(user: User) -> list:
+    return list(scope.effective(user, None))
+
 
 pytestmark = pytest.mark.embedded
 
@@ -35,7 +41,7 @@ def test_every_filing_is_ingested_and_the_one_that_answers_is_among_the_sources(
     asked = filings.questions(set(name.values()))
     searched, shown = [], []
     for question, _ in asked:
-        _, sources, _ = chat.retrieve(people.teammate, question, [])
+        _, sources, _ = chat.retrieve(readable(people.teammate), question, [])
         searched.append([name[s["document_id"]] for s in sources])
         shown.append([name[s["document_id"]] for s in chat.belonging(sources)])
     answers = [answer for _, answer in asked]
@@ -44,5 +50,5 @@ def test_every_filing_is_ingested_and_the_one_that_answers_is_among_the_sources(
     assert min(recall) >= 0.85, f"document recall@5: search {recall[0]:.3f}, shown {recall[1]:.3f}"
 
     # The outsider reads another collection: no filing reaches their sources.
-    _, sources, _ = chat.retrieve(people.outsider, asked[0][0], [])
+    _, sources, _ = chat.retrieve(readable(people.outsider), asked[0][0], [])
     assert sources == []
