@@ -16,14 +16,32 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 # The cache is flushed before every test: it gets a Redis database of its own.
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/10
 
-.PHONY: install llm run test lint check-services browser ocr clean
+.PHONY: install llm run test lint check-services browser ocr clean messages
 
-install: $(VENV)/.installed
+# The interface's catalogues (locale/<language>/LC_MESSAGES/*.po) are compiled by Babel, so that
+# no system gettext is needed to install.
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+
+install: $(VENV)/.installed $(CATALOGUES)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
+
+locale/%.mo: locale/%.po $(VENV)/.installed
+	$(VENV)/bin/pybabel --quiet compile -i $< -o $@
+
+# After changing strings: gather them into every catalogue (needs GNU gettext), then translate
+# the new entries; tests/test_i18n_catalogues.py fails until every one is translated.
+MESSAGES := $(PY) manage.py makemessages --no-obsolete --no-location -l en -l es -l de -l fr \
+	-i '.venv/*' -i 'var/*' -i 'tests/*' -i 'bench/*' -i 'static/vendor/*' -i 'docs/*'
+messages: install
+	$(MESSAGES) -d django
+	$(MESSAGES) -d djangojs
+	# English is the source text: msgmerge's fuzzy guesses are emptied, then every entry is its msgid.
+	for f in locale/en/LC_MESSAGES/*.po; do \
+		msgattrib --clear-fuzzy --empty --clear-previous -o $$f $$f && msgen -o $$f $$f; done
 
 # vLLM CPU build and the converted model live in a per-user cache: built once per machine.
 llm: $(VLLM_VENV)/.installed $(MODEL_DIR)/config.json

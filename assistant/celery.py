@@ -1,22 +1,47 @@
 import os
 
-from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery import Celery, bootsteps
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_ready,
+    worker_shutdown,
+)
+
+from assistant.logs import current_request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 app = Celery("enclave")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["ingestion"])
+app.autodiscover_tasks(["ingestion", "assistant.batch"])
+
+
+class RequeueStuckDocuments(bootsteps.StartStopStep):
+    """Work a dead worker or a lost broker message left behind is picked up again on start, and
+    on every reconnection to the broker: an upload made while it was down is only in the
+    database, and the worker reconnects without starting again (worker_ready is sent once)."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer: object) -> None:
+        from ingestion.documents import requeue_stuck
+
+        requeue_stuck()
+
+
+app.steps["consumer"].add(RequeueStuckDocuments)
 
 
 @worker_ready.connect
-def requeue_stuck_documents(**_: object) -> None:
-    # Work a dead worker or a lost broker message left behind is picked up again on start.
-    from ingestion.documents import requeue_stuck
+def resume_stuck_batches(**_: object) -> None:
+    from assistant.batch.jobs import resume_stuck
 
-    requeue_stuck()
+    resume_stuck()  # batch runs whose worker died resume where they were
 
 
 @worker_shutdown.connect
@@ -24,3 +49,35 @@ def close_index(**_: object) -> None:
     from ingestion import index
 
     index.close()  # flushes an Edge shard and releases its folder lock
+
+
+@setup_logging.connect
+def keep_django_logging(**_: object) -> None:
+    """Django's LOGGING sets up the root logger (JSON or plain, with the request id); without a
+    receiver here Celery would give its task loggers a handler of its own, in its format."""
+
+
+@before_task_publish.connect
+def send_request_id(headers: dict, **_: object) -> None:
+    # The request (or task) that enqueues work hands its id on, so the work's log lines join it.
+    request_id = current_request_id.get()
+    if request_id:
+        headers["request_id"] = request_id
+
+
+@task_prerun.connect
+def take_request_id(task, **_: object) -> None:
+    # A custom message header shows up as an attribute of the task's request.
+    current_request_id.set(task.request.get("request_id"))
+
+
+@task_postrun.connect
+def drop_request_id(**_: object) -> None:
+    current_request_id.set(None)  # a pool thread runs the next task next
+
+
+@worker_init.connect
+def clean_metrics(**_: object) -> None:
+    from assistant import metrics
+
+    metrics.clean()  # files of this host's exited processes (prometheus_client multi-process)

@@ -5,7 +5,7 @@ import re
 import time
 from collections.abc import Generator
 from contextlib import closing
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -13,8 +13,9 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
-from assistant import audit, grounding, llm, prompts
+from assistant import audit, grounding, llm, metrics, prompts
 from assistant import scope as conversation_scope
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index, lexical
@@ -23,7 +24,8 @@ from ingestion.models import Collection
 log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 MAX_REWRITE_CHARS = 500
-NOTHING_FOUND = (
+# Said in the asker's language and kept so in the message and the record, like the model's words.
+NOTHING_FOUND = gettext_lazy(
     "I found nothing about this in the documents you have access to, so I cannot answer it."
 )
 
@@ -41,9 +43,10 @@ def retrieve(
         # An empty scope never reaches Qdrant, nor the model for a rewrite.
         return scope, [], {"search_query": question, "rewrite": "none"}
     searched = search_query(question, turns)
-    hits = index.search(
-        searched["search_query"], [c.pk for c in collections], settings.RETRIEVAL_TOP_K
-    )
+    with metrics.RETRIEVAL_SECONDS.time():
+        hits = index.search(
+            searched["search_query"], [c.pk for c in collections], settings.RETRIEVAL_TOP_K
+        )
     sources = [{"n": n, **asdict(hit)} for n, hit in enumerate(hits, start=1)]
     return scope, sources, searched
 
@@ -104,25 +107,45 @@ def faithful(rewritten: str, question: str, turns: list[tuple[str, str]]) -> boo
     return asked <= terms and len(terms - said) <= 1
 
 
+@dataclass
+class ApiCall:
+    """A question through the API (assistant/api.py): no stored conversation, so the client's
+    earlier messages, the token's collections as of now and the generation parameters come
+    with it."""
+
+    token_id: int
+    turns: list[tuple[str, str]]
+    collections: list[Collection]
+    params: dict[str, Any]  # llm.params() with the client's allowed values, and what it ignored
+
+
 def answer(
     user: User,
-    conversation: Conversation,
+    conversation: Conversation | None,
     question: str,
     *,
     regenerates: QueryRecord | None = None,
     edits: QueryRecord | None = None,
+    api: ApiCall | None = None,
 ) -> Generator[Event]:
     """Yield "status" events, one "record" event, "token" events as the model writes, then one
     "done" or "error" event. Regenerating or editing replaces the conversation's last exchange.
+    An API call (`api`, no conversation) goes the same way but stores no messages.
 
     The query record is committed before the first token is yielded; if it cannot be written,
     the exception propagates and no answer is shown.
     """
-    question = question.strip()[:MAX_QUESTION_CHARS]
+    question = question.replace("\x00", "").strip()[:MAX_QUESTION_CHARS]  # NUL: no column holds it
     started = time.monotonic()
-    replaced = last_exchange(conversation) if regenerates or edits else None
-    turns = history(conversation, before=replaced)
-    collections = list(conversation_scope.effective(user, conversation))
+    replaced = None
+    if api is not None:
+        turns, collections = api.turns, api.collections
+    else:
+        assert conversation is not None
+        replaced = last_exchange(conversation) if regenerates or edits else None
+        turns = history(conversation, before=replaced)
+        collections = list(conversation_scope.effective(user, conversation))
+    generation = api.params if api is not None else llm.params()
     yield {"type": "status", "phase": "searching", "text": searching(collections)}
     scope, retrieved, searched = retrieve(collections, question, turns)
     best = max((s["score"] for s in retrieved), default=None)
@@ -130,8 +153,10 @@ def answer(
     # to improvise, and would be listed as sources of an answer they have no part in.
     sources = belonging(retrieved)
     relevant = bool(sources)
-    messages = prompts.build_messages(question, sources, turns)
+    language = lexical.language_of(question)  # the answer's too: the model is told to use it
+    messages = prompts.build_messages(question, sources, turns, language)
     checks: dict[str, Any] = {
+        "language": language,
         **searched,
         "best_score": best,
         "min_score": settings.RETRIEVAL_MIN_SCORE,
@@ -144,7 +169,7 @@ def answer(
             user_ref=user.pk,
             username=user.get_username(),
             group_keys=QueryRecord.group_keys_of(user.groups.values_list("name", flat=True)),
-            conversation_ref=conversation.pk,
+            conversation_ref=conversation.pk if conversation is not None else None,
             created_at=timezone.now(),
             scope=scope,
             collection_keys=audit.keys([c["id"] for c in scope]),
@@ -154,18 +179,23 @@ def answer(
             prompt=messages,
             prompt_version=prompts.PROMPT_VERSION,
             model=settings.LLM_MODEL,
-            params=llm.params(),
+            params=generation,
             grounding=checks,
             regenerates_ref=regenerates.pk if regenerates else None,
             edits_ref=edits.pk if edits else None,
+            channel=QueryRecord.Channel.API if api is not None else QueryRecord.Channel.CHAT,
+            token_ref=api.token_id if api is not None else None,
         )
-        if replaced is not None:
-            conversation.messages.filter(id__gte=replaced).delete()
-        Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
-        if not conversation.messages.filter(role=Message.Role.ASSISTANT).exists():
-            conversation.title = question[:80]
-        conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["title", "updated_at"])
+        if conversation is not None:
+            if replaced is not None:
+                conversation.messages.filter(id__gte=replaced).delete()
+            Message.objects.create(
+                conversation=conversation, role=Message.Role.USER, content=question
+            )
+            if not conversation.messages.filter(role=Message.Role.ASSISTANT).exists():
+                conversation.title = question[:80]
+            conversation.updated_at = timezone.now()
+            conversation.save(update_fields=["title", "updated_at"])
 
     parts: list[str] = []
     usage = llm.Usage()
@@ -174,15 +204,16 @@ def answer(
     try:
         yield {"type": "record", "id": record.pk}
         if not sources:
-            parts.append(NOTHING_FOUND)
+            refusal = str(NOTHING_FOUND)
+            parts.append(refusal)
             outcome = QueryRecord.Outcome.REFUSED if scope else QueryRecord.Outcome.DENIED
             error = ""
-            yield {"type": "token", "text": NOTHING_FOUND}
+            yield {"type": "token", "text": refusal}
         else:
-            yield {"type": "status", "phase": "writing", "text": "Writing…"}
+            yield {"type": "status", "phase": "writing", "text": gettext("Writing…")}
             stopped = False
             # closing(): leaving the loop early closes the model's stream, and so its request.
-            with closing(llm.stream(messages, usage)) as tokens:
+            with closing(llm.stream(messages, usage, generation)) as tokens:
                 for text in tokens:
                     if stop_requested(record.pk):
                         stopped = True
@@ -194,8 +225,9 @@ def answer(
             outcome = QueryRecord.Outcome.STOPPED if stopped else QueryRecord.Outcome.ANSWERED
             error = ""
     except llm.LLMUnavailable as exc:
-        error = str(exc)
-        yield {"type": "error", "message": f"{exc} Please try again in a moment."}
+        error = str(exc)  # English in the record, the user's language on screen
+        shown = gettext("%(error)s Please try again in a moment.") % {"error": exc.shown()}
+        yield {"type": "error", "message": shown}
     finally:
         # Runs on success, on model failure and when the browser goes away mid-stream.
         content = "".join(parts)
@@ -203,7 +235,7 @@ def answer(
             # Dangling citations go; sentences no cited passage supports are flagged. The
             # model's own words stay in the record when they differ.
             try:
-                checked = grounding.check(content, sources)
+                checked = grounding.check(content, sources, language)
             except Exception:
                 # The answer is kept and recorded unchecked rather than lost with the record.
                 log.exception("grounding check failed for query record %s", record.pk)
@@ -212,9 +244,10 @@ def answer(
                 record.grounding = {**checks, **checked.as_record()}
                 if checked.answer != content:
                     record.grounding["model_answer"], content = content, checked.answer
+        latency_ms = int((time.monotonic() - started) * 1000)
         with transaction.atomic():
             message = None
-            if outcome != QueryRecord.Outcome.ERROR or content:
+            if conversation is not None and (outcome != QueryRecord.Outcome.ERROR or content):
                 message = Message.objects.create(
                     conversation=conversation,
                     role=Message.Role.ASSISTANT,
@@ -230,11 +263,21 @@ def answer(
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 first_token_ms=first_token_ms,
-                latency_ms=int((time.monotonic() - started) * 1000),
+                latency_ms=latency_ms,
                 grounding=record.grounding,
             )
-    if message is not None and outcome != QueryRecord.Outcome.ERROR:
-        yield {"type": "done", "message": message, "outcome": outcome}
+        metrics.count_answer(
+            record.channel,
+            outcome,
+            first_token_ms,
+            latency_ms,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+    if outcome != QueryRecord.Outcome.ERROR:
+        # The API has no message: it reads the answer, its sources and checks from the record.
+        done = {"type": "done", "message": message, "outcome": outcome, "record": record}
+        yield {**done, "sources": sources, "usage": usage}
 
 
 # --- the answer's lifecycle: status, stop, regenerate, edit --------------------------------
@@ -242,8 +285,8 @@ def answer(
 
 def searching(collections: list[Collection]) -> str:
     """The status shown while retrieval runs, naming what retrieve() searches."""
-    names = [c.name for c in collections]
-    return f"Searching {', '.join(names)}…" if names else "Searching…"
+    names = ", ".join(c.name for c in collections)
+    return gettext("Searching %(names)s…") % {"names": names} if names else gettext("Searching…")
 
 
 def last_exchange(conversation: Conversation) -> int | None:

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, params
@@ -22,8 +23,19 @@ MAX_QUERY = 200
 SNIPPET = 90  # characters of a matching message shown around the match
 
 
-def grouped(user: User) -> list[tuple[str, list[Conversation]]]:
-    """The sidebar: pinned first, then the recent ones by the day they were last used."""
+# The sidebar's groups: a fixed key (the page and scripts find a group by it) and its label.
+GROUPS = {
+    "Pinned": gettext_lazy("Pinned"),
+    "Today": gettext_lazy("Today"),
+    "Yesterday": gettext_lazy("Yesterday"),
+    "Previous 7 days": gettext_lazy("Previous 7 days"),
+    "Older": gettext_lazy("Older"),
+}
+
+
+def grouped(user: User) -> list[tuple[str, str, list[Conversation]]]:
+    """The sidebar: pinned first, then the recent ones by the day they were last used, each as
+    (key, label, conversations)."""
     today = timezone.localdate()
     pinned = list(user.conversations.filter(pinned=True)[:MAX_PINNED])
     groups: dict[str, list[Conversation]] = {
@@ -36,7 +48,7 @@ def grouped(user: User) -> list[tuple[str, list[Conversation]]]:
         days = (today - timezone.localdate(c.updated_at)).days
         group = "Today" if days <= 0 else "Yesterday" if days == 1 else "Older"
         groups["Previous 7 days" if 1 < days <= 7 else group].append(c)
-    return [("Pinned", pinned), *groups.items()]
+    return [(key, str(GROUPS[key]), items) for key, items in [("Pinned", pinned), *groups.items()]]
 
 
 def snippet(text: str, query: str) -> str:
@@ -74,7 +86,7 @@ def sidebar(user: User, query: str = "", current: Conversation | None = None) ->
         "q": query,
         "results": search(user, query) if query else None,
         "conversation_groups": groups,
-        "has_conversations": any(items for _, items in groups),
+        "has_conversations": any(items for _key, _label, items in groups),
         "current_id": current.pk if current else None,
     }
 

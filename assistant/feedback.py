@@ -15,6 +15,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpRespo
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit
@@ -153,7 +154,7 @@ def answer_feedback(request: AuthedRequest, conversation_id: int, message_id: in
     assert message.query is not None
     rating = request.POST.get("rating") or request.POST.get("current", "")
     if rating not in Feedback.Rating.values:
-        return HttpResponseBadRequest("Choose helpful or not helpful.")
+        return HttpResponseBadRequest(gettext("Choose helpful or not helpful."))
     give(
         message.query,
         request.user,

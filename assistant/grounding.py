@@ -266,13 +266,15 @@ def overlap(claim: set[str], passage: str) -> float:
     return len(claim & set(lexical.terms(passage))) / len(claim)
 
 
-def check(answer: str, sources: list[dict]) -> Grounding:
+def check(answer: str, sources: list[dict], language: str | None = None) -> Grounding:
+    """Flag sentences whose values or claims no source supports; their words are stemmed in the
+    answer's language (the question's, given by the caller; else detected from the answer)."""
     by_number = {s["n"]: prompts.source_text(s) for s in sources}
     text, dangling = drop_dangling(answer, set(by_number))
     result = Grounding(answer=text, dangling=dangling)
     result.cited = sorted({int(n) for n in CITATION.findall(text)})
     known = evidence("\n".join(f"{s.get('title', '')}\n{prompts.source_text(s)}" for s in sources))
-    unsupported = set(unsupported_claims(text, by_number))
+    unsupported = set(unsupported_claims(text, by_number, language))
     for sentence in sentences(text):
         missing = not_found(sentence, known)
         if missing or sentence in unsupported:
@@ -280,26 +282,38 @@ def check(answer: str, sources: list[dict]) -> Grounding:
     return result
 
 
-def unsupported_claims(text: str, by_number: dict[int, str]) -> list[str]:
+def unsupported_claims(
+    text: str, by_number: dict[int, str], language: str | None = None
+) -> list[str]:
     """Sentences that claim something neither their cited passages (or, uncited, any passage)
     support, by shared content words or closeness in the embedder's space."""
     claims: list[tuple[str, list[str]]] = []
+    language = language or lexical.language_of(text)
     for sentence in sentences(text):
         cited = [int(n) for n in CITATION.findall(sentence)]
-        terms = set(lexical.terms(CITATION.sub("", sentence)))
+        terms = set(lexical.terms(CITATION.sub("", sentence), language))
         if len(terms) < MIN_CLAIM_TERMS:
             continue
         passages = [by_number[n] for n in cited] or list(by_number.values())
         if not any(overlap(terms, p) >= settings.GROUNDING_MIN_OVERLAP for p in passages):
             claims.append((sentence, passages))
-    return [s for s, passages in claims if not _close(s, passages)]
+    placed = placed_by_meaning(claims)
+    return [s for s, _passages in claims if s not in placed]
 
 
-def _close(sentence: str, passages: list[str]) -> bool:
-    """The semantic check, only for sentences the lexical one could not place."""
-    if not passages:
-        return False
-    vectors = index.embed([CITATION.sub("", sentence), *passages])
-    claim, rest = vectors[0], vectors[1:]
-    best = max(sum(a * b for a, b in zip(claim, p, strict=True)) for p in rest)
-    return best >= settings.GROUNDING_MIN_SIMILARITY
+def placed_by_meaning(claims: list[tuple[str, list[str]]]) -> set[str]:
+    """The semantic check, only for the sentences the lexical one could not place: those close
+    enough to one of their passages in the embedder's space. One embedding call for all of them
+    and their passages (each passage once), not one per sentence."""
+    claims = [(sentence, passages) for sentence, passages in claims if passages]
+    if not claims:
+        return set()
+    said = {sentence: CITATION.sub("", sentence) for sentence, _ in claims}
+    texts = list(dict.fromkeys([*said.values(), *(p for _, passages in claims for p in passages)]))
+    vector = dict(zip(texts, index.embed(texts), strict=True))
+
+    def best(sentence: str, passages: list[str]) -> float:
+        claim = vector[said[sentence]]
+        return max(sum(a * b for a, b in zip(claim, vector[p], strict=True)) for p in passages)
+
+    return {s for s, passages in claims if best(s, passages) >= settings.GROUNDING_MIN_SIMILARITY}

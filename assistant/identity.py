@@ -10,14 +10,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import Group, User
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from assistant import access, params, people, ratelimit
 from assistant.access import AuthedRequest
+from assistant.middleware import LANGUAGE_SESSION_KEY
+from assistant.models import Preference
 
 View = Callable[[HttpRequest], HttpResponseBase]
 
@@ -26,6 +30,34 @@ View = Callable[[HttpRequest], HttpResponseBase]
 def login(request: HttpRequest) -> HttpResponseBase:
     view = auth_views.LoginView.as_view(extra_context={"sso_enabled": settings.OIDC_ENABLED})
     return view(request)
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher: kept in a cookie, and on the user's record once signed in, so it
+    follows them to every browser. An empty choice goes back to the browser's language."""
+    language = request.POST.get("language", "")
+    if language not in {"", *(code for code, _name in settings.LANGUAGES)}:
+        return HttpResponseBadRequest(gettext("Unknown language."))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = "/"
+    response = redirect(back)
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite="Lax",
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+    if request.user.is_authenticated:
+        Preference.objects.update_or_create(user=request.user, defaults={"language": language})
+        request.session[LANGUAGE_SESSION_KEY] = language
+    return response
 
 
 def locked_out(
@@ -82,7 +114,7 @@ def group_create(request: AuthedRequest) -> HttpResponse:
     except people.PeopleError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Group {group.name} created.")
+        messages.success(request, gettext("Group %(name)s created.") % {"name": group.name})
     return redirect("people:index")
 
 
@@ -101,7 +133,7 @@ def person(request: AuthedRequest, user_id: int) -> HttpResponse:
         except people.PeopleError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Saved {subject.username}.")
+            messages.success(request, gettext("Saved %(name)s.") % {"name": subject.username})
         return redirect("people:person", user_id=subject.pk)
     context = {
         "subject": subject,
@@ -111,8 +143,8 @@ def person(request: AuthedRequest, user_id: int) -> HttpResponse:
         "may_change_roles": people.may_change_roles(request.user, subject),
         "may_change_active": people.may_change_active(request.user, subject),
         "role_choices": [
-            ("auditor", "Compliance auditor"),
-            ("collection_admin", "Collection admin (may create collections)"),
+            ("auditor", gettext("Compliance auditor")),
+            ("collection_admin", gettext("Collection admin (may create collections)")),
         ],
     }
     return render(request, "assistant/person.html", context)

@@ -7,13 +7,23 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
 if TYPE_CHECKING:
     from openai import OpenAI
 
 
 class LLMUnavailable(Exception):
-    """The model server is down, slow or failing; the message is safe to show to users."""
+    """The model server is down, slow or failing; the message is safe to show to users. str()
+    is English (for the query record and the log), shown() in the user's language."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message % values if values else message)
+        self.message, self.values = message, values
+
+    def shown(self) -> str:
+        message = gettext(self.message)
+        return message % self.values if self.values else message
 
 
 @dataclass
@@ -22,6 +32,9 @@ class Usage:
     completion_tokens: int | None = None
     finish_reason: str | None = None
     extra: dict = field(default_factory=dict)
+
+
+PARAMS = ("model", "max_tokens", "temperature", "top_p")
 
 
 def params() -> dict:
@@ -46,7 +59,9 @@ def client() -> "OpenAI":
     )
 
 
-def stream(messages: list[dict[str, str]], usage: Usage) -> Generator[str]:
+def stream(
+    messages: list[dict[str, str]], usage: Usage, generation: dict | None = None
+) -> Generator[str]:
     """Yield text as the model produces it; fill `usage` when the stream ends. Closing the
     generator early (stop, browser gone) closes the connection, which makes vLLM abort the
     request instead of generating on for nobody."""
@@ -57,7 +72,8 @@ def stream(messages: list[dict[str, str]], usage: Usage) -> Generator[str]:
             messages=messages,
             stream=True,
             stream_options={"include_usage": True},
-            **params(),
+            # An API call's own max_tokens and temperature, within bounds (assistant/api.py).
+            **{k: v for k, v in (generation or params()).items() if k in PARAMS},
         )
         try:
             for event in response:
@@ -72,12 +88,13 @@ def stream(messages: list[dict[str, str]], usage: Usage) -> Generator[str]:
         finally:
             response.close()
     except openai.APITimeoutError:
-        raise LLMUnavailable("The language model did not answer in time.") from None
+        raise LLMUnavailable(gettext_noop("The language model did not answer in time.")) from None
     except openai.APIConnectionError:
-        raise LLMUnavailable("The language model server cannot be reached.") from None
+        raise LLMUnavailable(gettext_noop("The language model server cannot be reached.")) from None
     except openai.APIStatusError as exc:
         raise LLMUnavailable(
-            f"The language model server returned an error (HTTP {exc.status_code})."
+            gettext_noop("The language model server returned an error (HTTP %(status)s)."),
+            status=exc.status_code,
         ) from None
 
 
@@ -94,7 +111,9 @@ def complete(messages: list[dict[str, str]], max_tokens: int) -> str:
             timeout=min(settings.LLM_READ_TIMEOUT, 10),
         )
     except openai.OpenAIError as exc:
-        raise LLMUnavailable(f"The language model failed ({type(exc).__name__}).") from None
+        raise LLMUnavailable(
+            gettext_noop("The language model failed (%(error)s)."), error=type(exc).__name__
+        ) from None
     return response.choices[0].message.content or ""
 
 
@@ -113,3 +132,40 @@ def ping() -> str:
     except openai.OpenAIError as exc:
         raise LLMUnavailable(f"{type(exc).__name__}") from None
     return response.choices[0].message.content or ""
+
+
+def complete_json(
+    messages: list[dict[str, str]], schema: dict, name: str, max_tokens: int, usage: Usage
+) -> str:
+    """A non-streamed completion decoded under a JSON schema (vLLM's structured outputs): the
+    text parses and follows `schema` unless it was cut at max_tokens. Fills `usage`."""
+    import openai
+
+    try:
+        response = client().chat.completions.create(  # type: ignore[call-overload]
+            messages=messages,
+            model=settings.LLM_MODEL,
+            max_tokens=max_tokens,
+            temperature=0,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            },
+            # Non-streamed, nothing arrives until the whole answer is ready.
+            timeout=settings.BATCH_REQUEST_TIMEOUT,
+        )
+    except openai.APITimeoutError:
+        raise LLMUnavailable(gettext_noop("The language model did not answer in time.")) from None
+    except openai.APIConnectionError:
+        raise LLMUnavailable(gettext_noop("The language model server cannot be reached.")) from None
+    except openai.APIStatusError as exc:
+        raise LLMUnavailable(
+            gettext_noop("The language model server returned an error (HTTP %(status)s)."),
+            status=exc.status_code,
+        ) from None
+    if response.usage:
+        usage.prompt_tokens = response.usage.prompt_tokens
+        usage.completion_tokens = response.usage.completion_tokens
+    choice = response.choices[0]
+    usage.finish_reason = choice.finish_reason
+    return choice.message.content or ""

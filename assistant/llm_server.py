@@ -31,6 +31,8 @@ def start(port: int, log_path: Path) -> subprocess.Popen:
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
     }
+    # vLLM would write its own metrics into Enclave's folder (assistant/metrics.py): not there.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -51,6 +53,10 @@ def start(port: int, log_path: Path) -> subprocess.Popen:
                 "4096",
                 "--dtype",
                 "bfloat16",
+                # Batch jobs' JSON without pretty-printing: a small model's indentation and
+                # newlines were half of its tokens (assistant/batch).
+                "--structured-outputs-config",
+                '{"backend": "xgrammar", "disable_any_whitespace": true}',
             ],  # fmt: skip
             env=env,
             stdout=log,

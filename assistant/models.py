@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Conversation(models.Model):
@@ -65,8 +66,46 @@ class SsoIdentity(models.Model):
         return f"{self.subject} at {self.issuer}"
 
 
+class Preference(models.Model):
+    """What a user chose for themselves: the interface language (empty: the browser's)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language or 'browser'}"
+
+
+class AccessToken(models.Model):
+    """A personal access token for the API (assistant/tokens.py). Only a hash of the secret is
+    kept, and its first characters to tell tokens apart; it reads at most what its owner reads."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)  # "enc_" and the secret's first characters
+    digest = models.CharField(max_length=64, unique=True)  # sha256 of the whole secret
+    # Ids of the collections it may search, as picked; null: all its owner can read. Each
+    # request narrows it to what the owner can read then.
+    scope = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
 # The audit trail's models live with it, in the same app: their tables and hashes are unchanged.
 from assistant.audit.models import AuditEvent, Chained, ChainHead, QueryRecord  # noqa: E402
+from assistant.batch.models import BatchJob, BatchResult, BatchRun  # noqa: E402
 
 
 class Feedback(models.Model):
@@ -74,14 +113,14 @@ class Feedback(models.Model):
     updated when they change their mind (each change is an audit event)."""
 
     class Rating(models.TextChoices):
-        UP = "up", "Helpful"
-        DOWN = "down", "Not helpful"
+        UP = "up", _("Helpful")
+        DOWN = "down", _("Not helpful")
 
     class Reason(models.TextChoices):
-        WRONG = "wrong", "Wrong"
-        NOT_IN_DOCUMENTS = "not_in_documents", "Not in the documents"
-        INCOMPLETE = "incomplete", "Incomplete"
-        OUTDATED = "outdated", "Outdated"
+        WRONG = "wrong", _("Wrong")
+        NOT_IN_DOCUMENTS = "not_in_documents", _("Not in the documents")
+        INCOMPLETE = "incomplete", _("Incomplete")
+        OUTDATED = "outdated", _("Outdated")
 
     record = models.ForeignKey(QueryRecord, on_delete=models.CASCADE, related_name="feedback")
     user = models.ForeignKey(
@@ -108,6 +147,6 @@ class Feedback(models.Model):
 
 
 __all__ = [
-    "AuditEvent", "Chained", "ChainHead", "Conversation", "Feedback", "Message", "QueryRecord",
-    "SsoIdentity",
+    "AccessToken", "AuditEvent", "BatchJob", "BatchResult", "BatchRun", "Chained", "ChainHead",
+    "Conversation", "Feedback", "Message", "QueryRecord", "SsoIdentity",
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import SuspiciousOperation
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from assistant import audit, people
@@ -86,8 +87,11 @@ class GroupSyncBackend(OIDCAuthenticationBackend):
         user = User.objects.filter(username=username).first()
         if user is not None and not bindable(user):
             self.refuse(
-                f"An account named “{username}” already exists and is not linked to your "
-                "single sign-on account. Ask an administrator to link it.",
+                gettext(
+                    "An account named “%(name)s” already exists and is not linked to your "
+                    "single sign-on account. Ask an administrator to link it."
+                )
+                % {"name": username},
                 f"{subject} at {issuer} asked for the existing account {username!r}; if it is "
                 f"theirs: manage.py link_sso {username} {issuer} {subject}",
             )
@@ -108,6 +112,12 @@ class GroupSyncBackend(OIDCAuthenticationBackend):
     def update_user(self, user: User, claims: dict) -> User:
         sync_groups(user, claims)
         return user
+
+    def get_user(self, user_id: int) -> User | None:
+        # The library's loads a deactivated user too: a session signed in by SSO would outlive
+        # the deactivation that ModelBackend's sessions do not.
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
 
     def refuse(self, message: str, log: str) -> NoReturn:
         """Fail the sign-in: the library logs `log` and sends the user to the sign-in page,

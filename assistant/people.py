@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
+from django.utils.translation import gettext
 
 from assistant import audit
 
@@ -46,9 +47,9 @@ def plain_groups() -> list[Group]:
 def create_group(name: str, actor: User) -> Group:
     name = name.strip()[:150]
     if not name:
-        raise PeopleError("A group needs a name.")
+        raise PeopleError(gettext("A group needs a name."))
     if Group.objects.filter(name__iexact=name).exists():
-        raise PeopleError(f"A group named “{name}” already exists.")
+        raise PeopleError(gettext("A group named “%(name)s” already exists.") % {"name": name})
     group = Group.objects.create(name=name)
     audit.record(audit.Action.GROUP_CREATED, actor, group)
     return group
@@ -62,7 +63,7 @@ def set_memberships(user: User, groups: Iterable[Group], actor: User | None) -> 
     if before == after:
         return
     if actor is not None and not may_change_roles(actor, user):
-        raise PeopleError("You cannot change your own groups.")
+        raise PeopleError(gettext("You cannot change your own groups."))
     user.groups.remove(*Group.objects.filter(name__in=before - after))
     user.groups.add(*Group.objects.filter(name__in=after - before))
     audit.record(
@@ -91,7 +92,7 @@ def set_roles(user: User, roles: Iterable[str], actor: User | None) -> None:
     if wanted == before:
         return
     if actor is not None and not may_change_roles(actor, user):
-        raise PeopleError("You cannot change your own roles.")
+        raise PeopleError(gettext("You cannot change your own roles."))
     for role in before - wanted:
         user.groups.remove(role_group(role))
     for role in wanted - before:
@@ -109,9 +110,9 @@ def set_active(user: User, active: bool, actor: User) -> None:
     if user.is_active == active:
         return
     if user == actor and not active:
-        raise PeopleError("You cannot deactivate yourself.")
+        raise PeopleError(gettext("You cannot deactivate yourself."))
     if not may_change_active(actor, user):
-        raise PeopleError("Only a superuser can deactivate or reactivate a superuser.")
+        raise PeopleError(gettext("Only a superuser can deactivate or reactivate a superuser."))
     user.is_active = active
     user.save(update_fields=["is_active"])
     action = audit.Action.USER_REACTIVATED if active else audit.Action.USER_DEACTIVATED

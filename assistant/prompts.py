@@ -6,7 +6,7 @@ embedded profile's SmolLM2-135M: it answered from the documents in this shape an
 
 import re
 
-PROMPT_VERSION = "2026-11-26.2"
+PROMPT_VERSION = "2026-12-01.1"
 # A document must not be able to close the block it sits in and speak as the user.
 MARKER = re.compile(r"<(/?)(documents?)\b", re.IGNORECASE)
 
@@ -43,11 +43,22 @@ def format_source(n: int, title: str, page: int, text: str) -> str:
     return f'<document id="{n}" title="{title}" page="{page}">\n{text}\n</document>'
 
 
+# Said only when the question is not in English: the English prompt stays the one the model was
+# tried with (see above).
+ANSWER_IN = "The question is in {language}: answer in {language}."
+
+
 def build_messages(
-    question: str, sources: list[dict], history: list[tuple[str, str]]
+    question: str, sources: list[dict], history: list[tuple[str, str]], language: str = "english"
 ) -> list[dict[str, str]]:
-    """System prompt, earlier turns of the conversation, then documents + the new question."""
-    messages = [{"role": "system", "content": SYSTEM}]
+    """System prompt, earlier turns of the conversation, then documents + the new question,
+    which is answered in its own language (a Snowball name, from ingestion.lexical)."""
+    system = (
+        SYSTEM
+        if language == "english"
+        else f"{SYSTEM} {ANSWER_IN.format(language=language.title())}"
+    )
+    messages = [{"role": "system", "content": system}]
     for role, content in history:
         messages.append({"role": role, "content": content})
     block = "\n".join(format_source(s["n"], s["title"], s["page"], source_text(s)) for s in sources)

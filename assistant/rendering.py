@@ -9,6 +9,7 @@ from html import escape
 
 import markdown
 import nh3
+from django.utils.translation import gettext, gettext_lazy
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li",
@@ -16,7 +17,7 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 CITATION = re.compile(r"\[(\d{1,2})\]")
 MARKDOWN_LEAD = re.compile(r"(?:\s|[>#*+|-]|\d+[.)]\s)*")
-UNSUPPORTED = "No cited passage supports this sentence: check it against the sources."
+UNSUPPORTED = gettext_lazy("No cited passage supports this sentence: check it against the sources.")
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
 LIST_ITEM = re.compile(r"( *)([-*+]|\d{1,3}[.)]) ")
 FENCE = re.compile(r" {0,3}(```|~~~)")
@@ -27,9 +28,10 @@ def note(entry: str | dict) -> tuple[str, str, str]:
     title and its visible label."""
     if isinstance(entry, str) or not entry.get("values"):
         sentence = entry if isinstance(entry, str) else entry["sentence"]
-        return sentence, UNSUPPORTED, "not supported by the sources"
-    listed = ", ".join(entry["values"])
-    return entry["sentence"], f"Not found in the sources: {listed}", f"not in the sources: {listed}"
+        return sentence, str(UNSUPPORTED), gettext("not supported by the sources")
+    values = {"listed": ", ".join(entry["values"])}
+    title = gettext("Not found in the sources: %(listed)s") % values
+    return entry["sentence"], title, gettext("not in the sources: %(listed)s") % values
 
 
 def flag(text: str, flagged: Iterable[str | dict], key: str) -> tuple[str, list[tuple[str, str]]]:

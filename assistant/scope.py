@@ -28,14 +28,17 @@ def chosen(user: User, values: list[str], request: HttpRequest | None = None) ->
     picked = sorted(set(params.numbers(values)))
     readable = set(access.collections_visible_to(user).values_list("pk", flat=True))
     denied = [pk for pk in picked if pk not in readable]
+    kept = [pk for pk in picked if pk in readable]
     if denied:
-        audit.record(
-            audit.Action.ACCESS_DENIED,
-            user,
-            detail={"reason": "unreadable collections ignored", "collections": denied},
-            request=request,
-        )
-    return [pk for pk in picked if pk in readable]
+        # What was asked for beside what it was narrowed to: the event alone tells the story.
+        detail = {
+            "reason": "unreadable collections ignored",
+            "collections": denied,
+            "requested": picked,
+            "effective": kept,
+        }
+        audit.record(audit.Action.ACCESS_DENIED, user, detail=detail, request=request)
+    return kept
 
 
 def named(collections: Iterable[Collection]) -> list[dict]:

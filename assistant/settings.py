@@ -129,11 +129,15 @@ MIDDLEWARE = [
     "assistant.middleware.security_headers",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "assistant.middleware.request_ids",  # after static files: an access line per page, not per icon
+    "assistant.metrics.http_metrics",  # also after static files: pages, by route name
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "assistant.middleware.user_language",
     "assistant.middleware.session_timeouts",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as axes asks: it turns a lockout into its page
@@ -150,6 +154,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -239,10 +244,14 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-LANGUAGE_CODE = "en-us"
+# The interface speaks these four; a user's choice (Preference.language) wins over the browser's
+# Accept-Language. Catalogues live in locale/ and are compiled by `make install`.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_TZ = True
-USE_I18N = False
+USE_I18N = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -268,6 +277,7 @@ EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", not CELERY_BROKER_URL)
 BROKER_DIR = VAR_DIR / "broker"
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "assistant.broker:Transport"  # kombu's, writing messages whole
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -364,6 +374,39 @@ LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0)
 LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 60.0)  # longest silence between tokens
 HISTORY_TURNS = env_int("HISTORY_TURNS", 4)
 
+# --- batch jobs: an instruction over every document of a collection (assistant/batch) -------
+# Requests one run keeps in flight at once, so vLLM's continuous batching has work to batch.
+BATCH_CONCURRENCY = env_int("BATCH_CONCURRENCY", 8)
+BATCH_MAX_TOKENS = env_int("BATCH_MAX_TOKENS", 256)  # per document; a summary's length sets its own
+BATCH_PASSAGES = env_int("BATCH_PASSAGES", 6)  # passages read per document
+BATCH_PREVIEW_DOCUMENTS = env_int("BATCH_PREVIEW_DOCUMENTS", 3)
+BATCH_REQUEST_TIMEOUT = env_float("BATCH_REQUEST_TIMEOUT", 180.0)  # one whole, non-streamed answer
+# A worker's claim on a run, renewed every few seconds while it works; a run whose worker died
+# is taken up again once its lease runs out.
+BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 120)
+# A task hands its run back to the queue after this long, so other work gets a worker thread.
+BATCH_SLICE_SECONDS = env_int("BATCH_SLICE_SECONDS", 600)
+if BATCH_CONCURRENCY < 1 or BATCH_PASSAGES < 1 or BATCH_LEASE_SECONDS < 30:
+    raise ValueError("BATCH_CONCURRENCY, BATCH_PASSAGES must be 1 or more; BATCH_LEASE_SECONDS 30")
+
+# --- API: /v1/ for your own tools, with personal access tokens (assistant/api.py) -------------
+# Each token's questions per window; all of a user's tokens also count, with the chat's
+# questions, against RATE_LIMIT_QUESTIONS, so a script cannot take the whole of its owner's.
+RATE_LIMIT_API_TOKEN = env_rate("RATE_LIMIT_API_TOKEN", "10/minute")
+# The most a client may set; more is a 400. Unset, a request gets LLM_MAX_TOKENS/TEMPERATURE.
+API_MAX_TOKENS = env_int("API_MAX_TOKENS", LLM_MAX_TOKENS)
+API_MAX_TEMPERATURE = env_float("API_MAX_TEMPERATURE", 1.0)
+if API_MAX_TOKENS < 1 or not 0 <= API_MAX_TEMPERATURE <= 2:
+    raise ValueError("API_MAX_TOKENS must be at least 1, API_MAX_TEMPERATURE 0 to 2")
+
+# --- metrics: /metrics for Prometheus (assistant/metrics.py) ---------------------------------
+# Unset, /metrics is a 404; set, a scraper sends `Authorization: Bearer <token>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Every web and worker process writes its counters here and /metrics adds them up: one folder
+# shared by all of them (a shared volume between containers), on local disk or tmpfs.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+
 # --- security: HTTPS=true in production (TLS here or at a proxy); plain http on localhost ------
 HTTPS = env_bool("HTTPS", False)
 SECURE_SSL_REDIRECT = HTTPS
@@ -376,7 +419,11 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
+LANGUAGE_COOKIE_SECURE = HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True
 SESSION_COOKIE_HTTPONLY = True
+# __Host-: a browser keeps it only if Secure, host-only, path /: no subdomain can plant one.
+SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -388,11 +435,26 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 
+# --- logs: `plain` for people, `json` (one object per line) for a log pipeline ---------------
+# Every line carries the request id (assistant/logs.py); one access line per request.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ValueError(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "assistant.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "assistant.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},

@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
-from assistant import citations, conversations, identity, views
+from assistant import api, citations, conversations, identity, metrics, tokens, views
 from assistant import feedback as feedback_views
 
 chat_patterns = (
@@ -55,16 +56,43 @@ sso_patterns = (
     "sso",
 )
 
+token_patterns = (
+    [
+        path("", tokens.index, name="index"),
+        path("new/", tokens.token_create, name="create"),
+        path("<int:token_id>/revoke/", tokens.token_revoke, name="revoke"),
+    ],
+    "tokens",
+)
+
+# The OpenAI-compatible API: personal access tokens only, never the session (assistant/api.py).
+api_patterns = (
+    [
+        path("chat/completions", api.chat_completions, name="chat_completions"),
+        path("models", api.models, name="models"),
+        path("models/<path:model_id>", api.model, name="model"),
+        path("openapi.json", api.openapi_description, name="openapi"),
+    ],
+    "api",
+)
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", identity.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("language/", identity.set_language, name="set_language"),
+    # Our scripts' strings in the page's language (static/enclave/*.js call gettext()).
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["assistant"]), name="jsi18n"),
     path("sso/", include(sso_patterns)),
     path("chat/", include(chat_patterns)),
     path("people/", include(people_patterns)),
     path("audit/", include("assistant.audit.urls")),
     path("feedback/", include(feedback_patterns)),
+    path("tokens/", include(token_patterns)),
+    path("batch/", include("assistant.batch.urls")),
+    path("v1/", include(api_patterns)),
     path("", include("ingestion.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # for Prometheus, with METRICS_TOKEN
 ]

@@ -15,6 +15,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import access, audit, chat, conversations, ratelimit, readiness, scope
@@ -70,7 +72,7 @@ def conversation_rename(request: AuthedRequest, conversation_id: int) -> HttpRes
     conversation = access.own_conversation(request.user, conversation_id)
     title = request.POST.get("title", "").strip()[:200]
     if not title:
-        return HttpResponseBadRequest("A title is required.")
+        return HttpResponseBadRequest(gettext("A title is required."))
     conversation.title = title
     conversation.save(update_fields=["title"])
     return redirect("chat:conversation", conversation_id=conversation.pk)
@@ -86,28 +88,31 @@ def conversation_delete(request: AuthedRequest, conversation_id: int) -> HttpRes
 ASK_FIELDS = {"question", "csrfmiddlewaretoken", "scope"}  # scope: the picker's collection ids
 
 
+def too_long(question: str) -> HttpResponseBadRequest | None:
+    """Refused, never cut: an answer to part of a question would read as an answer to all of it."""
+    if len(question) <= chat.MAX_QUESTION_CHARS:
+        return None
+    return HttpResponseBadRequest(
+        gettext("The question is too long: at most %(limit)s characters.")
+        % {"limit": chat.MAX_QUESTION_CHARS}
+    )
+
+
 def sse(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 @login_required
 @require_POST
-@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking", "questions")
+@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking")
 def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpResponseBase:
     """Stream the answer as server-sent events over the POST response."""
     question = request.POST.get("question", "").strip()
     if not question:
-        return HttpResponseBadRequest("Ask a question first.")
+        return HttpResponseBadRequest(gettext("Ask a question first."))
+    if refused := too_long(question):
+        return refused
     ignored = sorted(set(request.POST) - ASK_FIELDS)
-    if ignored:
-        # Scope, model and generation settings come from the server; an attempt to send
-        # them is narrowed to nothing and kept as a denied access.
-        audit.record(
-            audit.Action.ACCESS_DENIED,
-            request.user,
-            detail={"reason": "client-supplied parameters ignored", "parameters": ignored},
-            request=request,
-        )
     if conversation_id is None:
         picked = scope.chosen(request.user, request.POST.getlist("scope"), request)
         conversation = Conversation.objects.create(
@@ -117,6 +122,16 @@ def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpRespo
         conversation = access.own_conversation(request.user, conversation_id)
         # A started conversation keeps its scope (changed by conversation_scope only).
         scope.chosen(request.user, request.POST.getlist("scope"), request)
+    if ignored:
+        # Scope, model and generation settings come from the server; an attempt to send
+        # them is kept as a denied access, with the collections really searched.
+        detail = {
+            "reason": "client-supplied parameters ignored",
+            "parameters": ignored,
+            "requested": {name: request.POST.getlist(name) for name in ignored},
+            "effective": [c.pk for c in scope.effective(request.user, conversation)],
+        }
+        audit.record(audit.Action.ACCESS_DENIED, request.user, detail=detail, request=request)
     return answer_stream(request, conversation, chat.answer(request.user, conversation, question))
 
 
@@ -152,33 +167,37 @@ def answer_stream(
 ) -> StreamingHttpResponse:
     """chat.answer()'s events as server-sent events over the POST response."""
     user = request.user
+    # The events are made while the response is sent: keep the request's language for them.
+    language = translation.get_language()
 
     def stream() -> Iterator[bytes]:
         url = reverse("chat:conversation", args=[conversation.pk])
         yield sse("conversation", {"id": conversation.pk, "url": url, "title": conversation.title})
-        try:
-            for event in events:
-                if event["type"] == "token":
-                    yield sse("token", {"text": event["text"]})
-                elif event["type"] == "status":
-                    yield sse("status", {"phase": event["phase"], "text": event["text"]})
-                elif event["type"] == "record":
-                    stop_url = reverse("chat:stop", args=[event["id"]])
-                    yield sse("record", {"id": event["id"], "stop_url": stop_url})
-                elif event["type"] == "error":
-                    yield sse("error", {"message": event["message"]})
-                else:
-                    message = event["message"]
-                    message.sources = access.visible_sources(user, message.sources)
-                    html = render_to_string(
-                        "assistant/chat.html#message", {"m": message}, request=request
-                    )
-                    yield sse("done", {"html": html, "outcome": event["outcome"]})
-        except Exception:
-            log.exception("answer failed")
-            yield sse("error", {"message": "Something went wrong; the question was not answered."})
-        finally:
-            events.close()  # finalises the record now, whoever else still holds the generator
+        with translation.override(language):
+            try:
+                for event in events:
+                    if event["type"] == "token":
+                        yield sse("token", {"text": event["text"]})
+                    elif event["type"] == "status":
+                        yield sse("status", {"phase": event["phase"], "text": event["text"]})
+                    elif event["type"] == "record":
+                        stop_url = reverse("chat:stop", args=[event["id"]])
+                        yield sse("record", {"id": event["id"], "stop_url": stop_url})
+                    elif event["type"] == "error":
+                        yield sse("error", {"message": event["message"]})
+                    else:
+                        message = event["message"]
+                        message.sources = access.visible_sources(user, message.sources)
+                        html = render_to_string(
+                            "assistant/chat.html#message", {"m": message}, request=request
+                        )
+                        yield sse("done", {"html": html, "outcome": event["outcome"]})
+            except Exception:
+                log.exception("answer failed")
+                failed = gettext("Something went wrong; the question was not answered.")
+                yield sse("error", {"message": failed})
+            finally:
+                events.close()  # finalises the record now, whoever else still holds the generator
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream")
     response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the tokens back
@@ -209,7 +228,7 @@ def latest_question(
 
 @login_required
 @require_POST
-@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking", "questions")
+@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking")
 def answer_regenerate(request: AuthedRequest, conversation_id: int) -> HttpResponseBase:
     """Ask the conversation's last question again, in place of its answer."""
     conversation, record = latest_question(request, conversation_id)
@@ -219,12 +238,14 @@ def answer_regenerate(request: AuthedRequest, conversation_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking", "questions")
+@ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking")
 def question_edit(request: AuthedRequest, conversation_id: int) -> HttpResponseBase:
     """Ask the conversation's last question in edited words, in place of the original."""
     question = request.POST.get("question", "").strip()
     if not question:
-        return HttpResponseBadRequest("Ask a question first.")
+        return HttpResponseBadRequest(gettext("Ask a question first."))
+    if refused := too_long(question):
+        return refused
     conversation, record = latest_question(request, conversation_id)
     events = chat.answer(request.user, conversation, question, edits=record)
     return answer_stream(request, conversation, events)

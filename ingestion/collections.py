@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from assistant import audit, people
 from ingestion.models import Collection
@@ -26,8 +27,10 @@ def readers(groups: Iterable[Group]) -> list[Group]:
     roles = sorted(g.name for g in groups if g.name in people.role_group_names())
     if roles:
         raise RoleGranted(
-            f"{', '.join(roles)} is a role, not a group of readers: it cannot be granted a "
-            "collection."
+            gettext(
+                "%(roles)s is a role, not a group of readers: it cannot be granted a collection."
+            )
+            % {"roles": ", ".join(roles)}
         )
     return groups
 
@@ -35,7 +38,7 @@ def readers(groups: Iterable[Group]) -> list[Group]:
 def create(name: str, description: str, groups: Iterable[Group], actor: User) -> Collection:
     name = name.strip()[:200]
     if not name:
-        raise CollectionError("A collection needs a name.")
+        raise CollectionError(gettext("A collection needs a name."))
     try:
         with transaction.atomic():
             collection = Collection.objects.create(name=name, description=description.strip())
@@ -48,7 +51,9 @@ def create(name: str, description: str, groups: Iterable[Group], actor: User) ->
                 detail={"groups": sorted(g.name for g in collection.groups.all())},
             )
     except IntegrityError:
-        raise CollectionError(f"A collection named “{name}” already exists.") from None
+        raise CollectionError(
+            gettext("A collection named “%(name)s” already exists.") % {"name": name}
+        ) from None
     return collection
 
 
@@ -65,7 +70,7 @@ def set_grants(
 ) -> None:
     managers = list(managers)
     if not managers:
-        raise CollectionError("A collection needs at least one manager.")
+        raise CollectionError(gettext("A collection needs at least one manager."))
     before = snapshot(collection)
     collection.groups.set(readers(groups))
     collection.managers.set(managers)
@@ -84,7 +89,10 @@ def set_retention(
     collection: Collection, retention_days: int | None, legal_hold: bool, actor: User
 ) -> None:
     if retention_days is not None and retention_days > MAX_RETENTION_DAYS:
-        raise CollectionError(f"Retention must be at most {MAX_RETENTION_DAYS} days, or empty.")
+        raise CollectionError(
+            gettext("Retention must be at most %(days)d days, or empty.")
+            % {"days": MAX_RETENTION_DAYS}
+        )
     # Locked: a running purge's batch reads the policy under the same lock (trail.purge).
     current = Collection.objects.select_for_update().get(pk=collection.pk)
     before = {"retention_days": current.retention_days, "legal_hold": current.legal_hold}

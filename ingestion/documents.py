@@ -22,6 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from assistant import audit
 from assistant.celery import app
@@ -34,7 +35,7 @@ Status = Document.Status
 
 
 class UploadRejected(ValueError):
-    pass
+    """Nothing of the upload was stored; the message is shown to the uploader."""
 
 
 def sha256_of(f: IO[bytes] | UploadedFile) -> str:
@@ -129,7 +130,7 @@ def stage(
         title=Path(name).stem[:300] or name,
         original_name=name,
         path=path,
-        extension=Path(name).suffix.lower(),
+        extension=Path(name).suffix.lower()[:16],  # the column's width: PostgreSQL enforces it
         size=size,
         sha256=sha256,
         uploaded_by=user,
@@ -202,14 +203,17 @@ def upload(
     paths: Sequence[str] = (),
 ) -> list[Document]:
     if not files:
-        raise UploadRejected("Choose at least one file.")
+        raise UploadRejected(gettext("Choose at least one file."))
     if len(files) > settings.MAX_FILES_PER_UPLOAD:
-        raise UploadRejected(f"At most {settings.MAX_FILES_PER_UPLOAD} files per upload.")
+        raise UploadRejected(
+            gettext("At most %(count)d files per upload.")
+            % {"count": settings.MAX_FILES_PER_UPLOAD}
+        )
     for f in files:
         if f.size is not None and f.size > settings.MAX_UPLOAD_BYTES:
             raise UploadRejected(
-                f"{clean_name(f.name or '')} is larger than "
-                f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+                gettext("%(name)s is larger than %(size)d MB.")
+                % {"name": clean_name(f.name or ""), "size": settings.MAX_UPLOAD_BYTES // 2**20}
             )
     batch, seen, staged = uuid.uuid4(), dict[str, str](), list[Document]()
     try:

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Collection(models.Model):
@@ -37,13 +38,13 @@ def stored_name(instance: "Document", filename: str) -> str:
 
 class Document(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        PARSING = "parsing"
-        EMBEDDING = "embedding"
-        READY = "ready"
-        FAILED = "failed"
-        ENCRYPTED = "encrypted"
-        SKIPPED = "skipped"
+        QUEUED = "queued", _("Queued")
+        PARSING = "parsing", _("Parsing")
+        EMBEDDING = "embedding", _("Embedding")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        ENCRYPTED = "encrypted", _("Encrypted")
+        SKIPPED = "skipped", _("Skipped")
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=300)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from assistant import metrics
 from ingestion import documents, index
 from ingestion.models import ACTIVE, Document
 from ingestion.pages import store as store_pages
@@ -198,17 +199,21 @@ def ingest(document_id: int) -> float:
 
 def process(lease: Lease) -> None:
     document = Document.objects.get(pk=lease.document_id)
-    parsed = parse(document, lease)
+    with metrics.STAGE_SECONDS.labels("parse").time():
+        parsed = parse(document, lease)
     if parsed is None:
         return
     lease.held().filter(status=Status.PARSING).update(status=Status.EMBEDDING)
     try:
+        with metrics.STAGE_SECONDS.labels("chunk").time():
+            chunks = chunk(parsed.pages, lease)
+        # Embedding and writing are timed batch by batch, inside index.put.
         written = index.replace(
             collection_id=document.collection_id,
             document_id=document.pk,
             sha256=document.sha256,
             title=document.title,
-            chunks=chunk(parsed.pages, lease),
+            chunks=chunks,
             before_batch=lease.renew,
         )
     except (ConnectionError, TimeoutError, TooLong, SoftTimeLimitExceeded, LeaseLost):

@@ -3,6 +3,7 @@ readers."""
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext
 
 from assistant import access, audit
 from ingestion.models import Collection
@@ -20,9 +21,13 @@ def parse(text: str) -> list[str]:
     """One question a line; blank lines are dropped. Too many or too long is refused, not cut."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) > MAX_STARTERS:
-        raise StartersError(f"At most {MAX_STARTERS} starter questions, one a line.")
+        raise StartersError(
+            gettext("At most %(count)d starter questions, one a line.") % {"count": MAX_STARTERS}
+        )
     if any(len(line) > MAX_CHARS for line in lines):
-        raise StartersError(f"A starter question has at most {MAX_CHARS} characters.")
+        raise StartersError(
+            gettext("A starter question has at most %(count)d characters.") % {"count": MAX_CHARS}
+        )
     return lines
 
 

@@ -12,6 +12,10 @@ from django.http.multipartparser import MultiPartParserError
 class Truncated(MultiPartParserError):
     """The body ended before its Content-Length: the connection dropped mid-upload."""
 
+    def __init__(self, received: int, expected: int) -> None:
+        super().__init__(f"The upload was cut off after {received:,} of {expected:,} bytes.")
+        self.counts = (received, expected)  # for the message in the user's language
+
 
 class SizeLimit(FileUploadHandler):
     def __init__(self, request: HttpRequest | None = None) -> None:
@@ -55,6 +59,4 @@ class SizeLimit(FileUploadHandler):
         # Django's LimitedStream's (Django 5: `_pos`).
         received = self.request._stream._pos  # type: ignore[union-attr]
         if received < self.body_length:
-            raise Truncated(
-                f"The upload was cut off after {received:,} of {self.body_length:,} bytes."
-            )
+            raise Truncated(received, self.body_length)

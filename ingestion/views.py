@@ -10,6 +10,8 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
@@ -98,7 +100,7 @@ def collection_detail(request: AuthedRequest, collection_id: int) -> HttpRespons
 @csrf_exempt  # the CSRF check runs below, once the size-limiting handler is in place
 @login_required
 @require_POST
-@ratelimit.per_user("RATE_LIMIT_UPLOADS", "uploading", "uploads")
+@ratelimit.per_user("RATE_LIMIT_UPLOADS", "uploading")
 def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
     limit = SizeLimit(request)
@@ -108,11 +110,17 @@ def upload(request: AuthedRequest, collection_id: int) -> HttpResponse:
     try:
         files = request.FILES.getlist("files")
     except TooManyFilesSent:
-        messages.error(request, f"At most {settings.MAX_FILES_PER_UPLOAD} files per upload.")
+        message = gettext("At most %(count)d files per upload.")
+        messages.error(request, message % {"count": settings.MAX_FILES_PER_UPLOAD})
         return back_to(request, collection)
     except Truncated as exc:
         log.warning("Upload to collection %s refused: %s", collection.pk, exc)
-        messages.error(request, f"{exc} Nothing was uploaded; please upload again.")
+        message = gettext(
+            "The upload was cut off after %(received)s of %(expected)s bytes. "
+            "Nothing was uploaded; please upload again."
+        )
+        received, expected = (number_format(n, force_grouping=True) for n in exc.counts)
+        messages.error(request, message % {"received": received, "expected": expected})
         return back_to(request, collection)
     return _upload(request, collection, files, limit)
 
@@ -122,11 +130,9 @@ def _upload(
     request: AuthedRequest, collection: Collection, files: list[UploadedFile], limit: SizeLimit
 ) -> HttpResponse:
     for name in limit.too_large:
-        messages.error(
-            request,
-            f"{documents.clean_name(name)} is larger than "
-            f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB and was not uploaded.",
-        )
+        message = gettext("%(name)s is larger than %(size)d MB and was not uploaded.")
+        size = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+        messages.error(request, message % {"name": documents.clean_name(name), "size": size})
     if limit.too_large and not files:
         return back_to(request, collection)
     # Each file's path was sent at its position: a dropped file's path goes with it.
@@ -136,7 +142,13 @@ def _upload(
     except documents.UploadRejected as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{len(created)} file(s) uploaded; ingestion has started.")
+        # English keeps "file(s)" in both forms; other languages get their plural forms.
+        uploaded = ngettext(
+            "%(count)d file(s) uploaded; ingestion has started.",
+            "%(count)d file(s) uploaded; ingestion has started.",
+            len(created),
+        )
+        messages.success(request, uploaded % {"count": len(created)})
     return back_to(request, collection)
 
 
@@ -154,7 +166,7 @@ def back_to(request: HttpRequest, collection: Collection) -> HttpResponse:
 def collection_reingest(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
     documents.reingest_collection(collection, request.user)
-    messages.success(request, "Every document is queued again.")
+    messages.success(request, gettext("Every document is queued again."))
     return redirect("ingestion:collection", collection_id=collection.pk)
 
 
@@ -163,7 +175,12 @@ def collection_reingest(request: AuthedRequest, collection_id: int) -> HttpRespo
 def collection_clear(request: AuthedRequest, collection_id: int) -> HttpResponse:
     collection = access.managed_collection(request.user, collection_id)
     count = documents.delete_collection_documents(collection, request.user)
-    messages.success(request, f"Deleted {count} document(s) and all their passages.")
+    deleted = ngettext(
+        "Deleted %(count)d document(s) and all their passages.",
+        "Deleted %(count)d document(s) and all their passages.",
+        count,
+    )
+    messages.success(request, deleted % {"count": count})
     return redirect("ingestion:collection", collection_id=collection.pk)
 
 
@@ -181,7 +198,7 @@ def document_delete(request: AuthedRequest, document_id: int) -> HttpResponse:
     document = access.managed_document(request.user, document_id)
     collection_id = document.collection_id
     documents.delete(document, request.user)
-    messages.success(request, f"Deleted {document.title}.")
+    messages.success(request, gettext("Deleted %(title)s.") % {"title": document.title})
     return redirect("ingestion:collection", collection_id=collection_id)
 
 
@@ -193,10 +210,13 @@ def document_file(request: AuthedRequest, document_id: int) -> FileResponse:
         raise Http404("This document has no stored file.")
     audit.record(audit.Action.DOCUMENT_OPENED, request.user, document, request=request)
     # Only PDFs open in the browser (citations jump to #page=N); everything else downloads,
-    # so an uploaded HTML file can never run as a page of this site.
-    inline = document.extension == ".pdf"
+    # so an uploaded HTML file can never run as a page of this site. The bytes decide, not the
+    # name: an HTML file named .pdf downloads too.
+    stored = document.file.open("rb")
+    inline = document.extension == ".pdf" and stored.read(5) == b"%PDF-"
+    stored.seek(0)
     response = FileResponse(
-        document.file.open("rb"),
+        stored,
         as_attachment=not inline,
         filename=document.original_name,
         content_type="application/pdf" if inline else "application/octet-stream",
@@ -233,8 +253,8 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
         try:
             if days and not params.is_number(days, collections.MAX_RETENTION_DAYS):
                 raise collections.CollectionError(
-                    f"Retention must be a number of days up to {collections.MAX_RETENTION_DAYS}, "
-                    "or empty."
+                    gettext("Retention must be a number of days up to %(days)d, or empty.")
+                    % {"days": collections.MAX_RETENTION_DAYS}
                 )
             collections.set_grants(
                 collection,
@@ -252,7 +272,7 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
         except collections.CollectionError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Access updated.")
+            messages.success(request, gettext("Access updated."))
         return redirect("ingestion:collection_access", collection_id=collection.pk)
     context = {
         "collection": collection,
@@ -274,5 +294,5 @@ def collection_starters(request: AuthedRequest, collection_id: int) -> HttpRespo
     except starters.StartersError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Starter questions saved.")
+        messages.success(request, gettext("Starter questions saved."))
     return redirect("ingestion:collection", collection_id=collection.pk)

@@ -213,16 +213,30 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(scope="session", autouse=True)
 def audit_unlocked_for_flush() -> Iterator[None]:
-    """Transactional tests empty every table afterwards. PostgreSQL does it with TRUNCATE,
-    which the row triggers let through; SQLite deletes rows, so the append-only triggers are
-    unlocked for exactly that flush (the application never writes this table)."""
+    """Transactional tests empty every table afterwards. PostgreSQL does it with TRUNCATE, which
+    the audit tables' statement triggers refuse (0016_audit_truncate_trigger): they are disabled
+    for exactly that flush. SQLite deletes rows, so the append-only triggers are unlocked for
+    exactly that flush (the application never writes this table)."""
     from django.core.management.commands import flush
     from django.db import connections
+
+    from assistant.audit.triggers import TABLES
 
     original = flush.Command.handle
 
     def handle(self, **options):
         connection = connections[options.get("database") or "default"]
+        if connection.vendor == "postgresql":
+            switch = "ALTER TABLE {0} {1} TRIGGER {0}_no_truncate"
+            with connection.cursor() as cursor:
+                for table in TABLES:
+                    cursor.execute(switch.format(table, "DISABLE"))
+            try:
+                return original(self, **options)
+            finally:
+                with connection.cursor() as cursor:
+                    for table in TABLES:
+                        cursor.execute(switch.format(table, "ENABLE"))
         if connection.vendor != "sqlite":
             return original(self, **options)
         with connection.cursor() as cursor:

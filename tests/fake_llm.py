@@ -4,6 +4,7 @@ errors, hangs, dropped connections. Real generation is tested against the real v
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -20,6 +21,12 @@ class FakeLLM:
         # Set when the client closed a stream before its end (vLLM then aborts the request).
         self.disconnected = threading.Event()
         self.requests: list[dict] = []
+        # The reply to a non-streamed request, computed from its body (a batch job's JSON for
+        # its response_format); None: `completion`.
+        self.reply: Callable[[dict], str] | None = None
+        # Requests being answered now, and the most there ever were at once.
+        self.active = self.max_active = 0
+        self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,7 +36,14 @@ class FakeLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
-                time.sleep(fake.delay)
+                with fake._lock:
+                    fake.active += 1
+                    fake.max_active = max(fake.max_active, fake.active)
+                try:
+                    time.sleep(fake.delay)
+                finally:
+                    with fake._lock:
+                        fake.active -= 1
                 if fake.mode == "error" or (fake.completion is None and not body.get("stream")):
                     self.send_response(500)
                     self.end_headers()
@@ -39,11 +53,14 @@ class FakeLLM:
                     time.sleep(5)
                     return
                 if not body.get("stream"):
+                    content = fake.reply(body) if fake.reply else fake.completion
                     reply = {
                         "id": "x", "object": "chat.completion", "created": 0,
                         "model": body["model"],
                         "choices": [{"index": 0, "finish_reason": "length",
-                                     "message": {"role": "assistant", "content": fake.completion}}],
+                                     "message": {"role": "assistant", "content": content}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20,
+                                  "total_tokens": 120},
                     }  # fmt: skip
                     payload = json.dumps(reply).encode()
                     self.send_response(200)

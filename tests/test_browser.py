@@ -27,7 +27,7 @@ def sign_in(page: Page, base: str, username: str) -> None:
     page.goto(f"{base}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     expect(page).to_have_url(f"{base}/chat/")
     page.wait_for_load_state()  # the deferred scripts run: Enter asks through chat.js
 
@@ -79,6 +79,7 @@ def test_an_employee_sees_tokens_stream_and_opens_a_citation(
 def test_hostile_model_output_runs_nothing_and_loads_nothing(
     page: Page, live_server, people, travel_policy, fake_llm
 ) -> None:
+    """Reliability #10, #11: hostile output runs and loads nothing in chromium."""
     fake_llm.tokens = [
         "<script>window.pwned = true</script>",
         "<img src=x onerror='window.pwned = true'>",

@@ -110,7 +110,7 @@ def sign_in(page: Page, base: str, username: str) -> None:
     page.goto(f"{base}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     expect(page).to_have_url(f"{base}/chat/")
 
 

@@ -62,5 +62,57 @@ def test_the_worker_runs_the_project_celery_app() -> None:
 
 def test_web_processes_share_rate_limit_counts_in_redis() -> None:
     environment = SERVICES["web"]["environment"]
-    assert environment["CACHE_URL"].startswith("redis://redis:6379/")
+    url = re.compile(r"redis://:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379/\d+")
+    assert url.fullmatch(environment["CACHE_URL"])
     assert environment["CACHE_URL"] != environment["CELERY_BROKER_URL"]
+
+
+def test_every_service_has_cpu_and_memory_limits() -> None:
+    for name, service in SERVICES.items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0, name
+        assert re.fullmatch(r"\d+[MG]", limits["memory"]), name
+
+
+def test_only_the_web_publishes_a_port() -> None:
+    """Reliability #8."""
+    # Postgres, Redis, Qdrant and vLLM are reached on the compose network only.
+    assert [name for name, service in SERVICES.items() if "ports" in service] == ["web"]
+
+
+def test_no_secret_has_a_default() -> None:
+    """A secret comes from the environment, required (`${VAR:?}`) or, when optional, empty.
+
+    Reliability #8."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    secret = re.compile(r"KEY|PASSWORD|TOKEN|SECRET")
+    for name, rest in re.findall(r"\$\{(\w+)([^}]*)\}", text):
+        if secret.search(name):
+            assert rest.startswith(":?") or rest == ":-", (name, rest)
+    for service in SERVICES.values():
+        environment = service.get("environment", {})
+        for variable, value in environment.items():
+            if secret.search(variable):
+                assert str(value).startswith("${"), variable
+            # Credentials inside a URL are interpolated too.
+            for credentials in re.findall(r"://([^/]*)@", str(value)):
+                assert "${" in credentials, variable
+    assert "${METRICS_TOKEN:?" in text
+
+
+def test_the_app_services_log_json_and_read_every_variable_they_are_given() -> None:
+    settings_source = (ROOT / "assistant" / "settings.py").read_text()
+    read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source))
+    for name in ("web", "worker", "migrate"):
+        environment = SERVICES[name]["environment"]
+        assert set(environment) <= read, (name, set(environment) - read)
+        assert environment["LOG_FORMAT"] == "json"
+        assert "METRICS_TOKEN" in environment
+
+
+def test_backups_go_to_their_own_volume() -> None:
+    for name in ("web", "worker"):
+        assert "backups:/backups" in SERVICES[name]["volumes"]
+    assert "backups" in COMPOSE["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "/backups" in dockerfile  # made in the image, so the app user can write the volume

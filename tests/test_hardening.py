@@ -42,12 +42,16 @@ def deploy_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_production_settings_pass_the_deploy_check(tmp_path) -> None:
+    """Reliability #34: `manage.py check --deploy --fail-level WARNING` passes with production
+    settings, as `make lint` runs it."""
     result = deploy_check(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
 def test_the_deploy_check_fails_without_https(tmp_path) -> None:
+    """Reliability #34: the deploy check fails (HSTS, redirect, cookies) when HTTPS is off: the
+    check really runs."""
     result = deploy_check(tmp_path, HTTPS="false")
     assert result.returncode != 0
     for check in ("W004", "W008", "W012", "W016"):  # HSTS, redirect, both cookies
@@ -55,6 +59,7 @@ def test_the_deploy_check_fails_without_https(tmp_path) -> None:
 
 
 def test_the_deploy_check_fails_on_a_weak_secret_key(tmp_path) -> None:
+    """Reliability #34: the deploy check fails on a weak SECRET_KEY."""
     result = deploy_check(tmp_path, SECRET_KEY="too-short-to-be-a-secret")
     assert result.returncode != 0
     assert "security.W009" in result.stderr
@@ -88,32 +93,38 @@ def test_the_embedded_default_serves_plain_http(client) -> None:
 
 
 def test_a_missing_page_is_our_404_with_the_headers(client) -> None:
+    """Reliability #35: the 404 page is ours and carries every security header."""
     assert_plain_error_page(client.get("/no-such-page/"), 404, "Not found")
 
 
 def test_a_forbidden_action_is_our_403_with_the_headers(people) -> None:
+    """Reliability #35: the 403 page is ours and carries every security header."""
     response = login(people.teammate).post(reverse("ingestion:collection_create"), {"name": "X"})
     assert_plain_error_page(response, 403, "Not allowed")
 
 
 def test_an_unknown_host_is_our_400_with_the_headers(client) -> None:
     # Refused inside CommonMiddleware, before the middleware below it could add anything.
+    """Reliability #35: the 400 page (unknown host) is ours and carries every security header."""
     response = client.get("/login/", HTTP_HOST="evil.example")
     assert_plain_error_page(response, 400, "Bad request")
 
 
 def test_a_form_without_its_csrf_token_is_our_403_with_the_headers(db) -> None:
+    """Reliability #35: a POST without its CSRF token gets our 403."""
     response = Client(enforce_csrf_checks=True).post("/login/", {"username": "x"})
     assert_plain_error_page(response, 403, "Form expired")
 
 
 @pytest.mark.urls("tests.urls")
 def test_a_crash_is_our_500_with_the_headers(client) -> None:
+    """Reliability #35: a forced 500 is our generic page with the headers, no traceback."""
     client.raise_request_exception = False
     assert_plain_error_page(client.get("/crash/"), 500, "Something went wrong")
 
 
 def test_with_https_on_http_redirects_and_every_secure_response_has_hsts(client, settings) -> None:
+    """Reliability #35: with HTTPS on, plain http redirects and every answer has HSTS."""
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_HSTS_SECONDS = 31536000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -154,6 +165,7 @@ def test_no_template_has_inline_script_style_or_handlers() -> None:
 
 
 def test_private_pages_are_never_cached(people) -> None:
+    """Reliability #35: chat and document responses are Cache-Control: no-store."""
     document = make_document(people.legal, "notes.txt", b"Private notes.")
     teammate = login(people.teammate)
     for url in (
@@ -172,6 +184,8 @@ def test_a_question_over_the_limit_gets_a_429_and_is_neither_answered_nor_record
     fake_llm,
     settings,
 ) -> None:
+    """Reliability #33: past the per-user question rate a 429 with Retry-After and a message;
+    another user is still answered."""
     settings.RATE_LIMIT_QUESTIONS = (2, 3600)
     teammate = login(people.teammate)
     read_events(teammate.post(reverse("chat:ask_new"), {"question": "One?"}))
@@ -199,6 +213,8 @@ def test_a_question_over_the_limit_gets_a_429_and_is_neither_answered_nor_record
 
 @pytest.mark.embedded
 def test_an_upload_over_the_limit_gets_a_429_and_stores_nothing(people, settings) -> None:
+    """Reliability #33: past the per-user upload rate a 429 and nothing stored; another manager can
+    still upload."""
     settings.RATE_LIMIT_UPLOADS = (2, 3600)
     url = reverse("ingestion:upload", args=[people.legal.pk])
     owner = login(people.owner)

@@ -84,6 +84,7 @@ SCOPES = {"legal": {"Legal"}, "sales": {"Sales"}, "legal+hr": {"Legal", "HR"}, "
 
 @pytest.mark.parametrize("who", list(SCOPES))
 def test_no_user_ever_sees_another_collections_canary(world, fake_llm, settings, who: str) -> None:
+    """Reliability #1: adversarial prompts from every scope never surface another's canary."""
     collections, users = world
     fake_llm.mode = "echo"
     settings.RATE_LIMIT_QUESTIONS = (len(ADVERSARIAL) + 1, 60)
@@ -122,6 +123,7 @@ def test_no_user_ever_sees_another_collections_canary(world, fake_llm, settings,
 
 
 def test_conversations_never_flow_between_users(world, fake_llm) -> None:
+    """Reliability #13: one user's question never reaches another's answer or prompt."""
     _, users = world
     fake_llm.mode = "echo"
     read_events(login(users["legal"]).post(reverse("chat:ask_new"), {"question": "MY-PRIVATE-Q"}))
@@ -141,7 +143,8 @@ def test_conversations_never_flow_between_users(world, fake_llm) -> None:
 
 class SearchStaysInScope(HypothesisTestCase):
     """Property: for random users, groups, grants and documents, every search result lies in
-    the scope computed for that user."""
+    the scope computed for that user.
+    Reliability #1."""
 
     @settings(
         max_examples=15,

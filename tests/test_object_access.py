@@ -17,6 +17,7 @@ def objects(people):
 
 
 def test_readers_get_read_routes_and_outsiders_get_404(people, objects) -> None:
+    """Reliability #4."""
     document, conversation = objects
     # The teammate reads the collection and owns the conversation; the outsider does neither.
     for url in [
@@ -33,6 +34,7 @@ def test_readers_get_read_routes_and_outsiders_get_404(people, objects) -> None:
 
 @pytest.mark.parametrize("route", ["reingest", "document_delete"])
 def test_only_managers_change_documents(people, objects, route: str) -> None:
+    """Reliability #4."""
     document, _ = objects
     url = reverse(f"ingestion:{route}", args=[document.pk])
     for stranger in (people.teammate, people.outsider):
@@ -42,6 +44,7 @@ def test_only_managers_change_documents(people, objects, route: str) -> None:
 
 
 def test_only_managers_upload(people) -> None:
+    """Reliability #4."""
     url = reverse("ingestion:upload", args=[people.legal.pk])
     for stranger in (people.teammate, people.outsider):
         assert login(stranger).post(url, {}).status_code == 404
@@ -50,6 +53,7 @@ def test_only_managers_upload(people) -> None:
 
 @pytest.mark.parametrize("route", ["rename", "delete", "ask"])
 def test_conversations_are_private(people, objects, route: str) -> None:
+    """Reliability #4, #13: another's conversation is a 404, whoever asks."""
     _, conversation = objects
     url = reverse(f"chat:{route}", args=[conversation.pk])
     data = {"title": "Stolen", "question": "What did they ask?"}

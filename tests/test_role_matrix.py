@@ -7,7 +7,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistant import people
-from assistant.models import Conversation, Message, QueryRecord
+from assistant.models import (
+    AccessToken,
+    BatchJob,
+    BatchRun,
+    Conversation,
+    Message,
+    QueryRecord,
+)
 from ingestion import pages
 from ingestion.parsing import Page
 from tests.factories import make_collection, make_document, make_user
@@ -40,6 +47,7 @@ def route_names(patterns=None, namespace: str = "") -> set[str]:
 
 
 def test_the_matrix_covers_every_route() -> None:
+    """Reliability #5: no route is missing from the documented matrix."""
     assert route_names() == set(MATRIX)
 
 
@@ -73,12 +81,20 @@ def world(db):
         "document": document,
         "conversation": conversation,
         "record": record,
+        "token": AccessToken.objects.create(
+            user=employee, name="script", digest="0" * 64, expires_at=record.created_at
+        ),
         "answer": Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
             content="This [1].",
             query=record,
             sources=[SOURCE | {"document_id": document.pk}],
+        ),
+        # A batch job of the collection admin, run once (assistant/batch).
+        "run": BatchRun.objects.create(
+            job=BatchJob.objects.create(name="Sort", owner=admin, kind="summarise"),
+            kind="summarise",
         ),
     }
 
@@ -111,6 +127,14 @@ def url_for(route: str, world: dict) -> str:
         "audit:record": [world["record"].pk],
         "audit:document": [world["document"].pk],
         "audit:export": ["csv"],
+        "tokens:revoke": [world["token"].pk],
+        "api:model": ["enclave"],
+        **{f"batch:{name}": [world["run"].job_id] for name in ("job", "edit", "preview", "run")},
+        **{
+            f"batch:{name}": [world["run"].pk]
+            for name in ("run_detail", "pause", "resume", "cancel", "compare")
+        },
+        "batch:export": [world["run"].pk, "csv"],
     }
     return reverse(route, args=args.get(route, []))
 
@@ -123,12 +147,15 @@ DATA = {
     "chat:edit": {"question": "What is this?"},
     "ingestion:collection_create": {"name": "Another"},
     "people:group_create": {"name": "Finance"},
+    "tokens:create": {"name": "script", "days": "30"},
+    "set_language": {"language": "en"},
 }
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", sorted(MATRIX))
 def test_each_role_gets_what_the_matrix_says(world, fake_llm, route: str, role: str) -> None:
+    """Reliability #5, #7: every route x every role (deactivated included) as documented."""
     method, expected = MATRIX[route]
     client = Client()
     if role != "anonymous":

@@ -27,6 +27,7 @@ def test_typed_helpers_read_values_and_defaults(monkeypatch) -> None:
 
 
 def test_every_response_carries_a_strict_csp(client) -> None:
+    """Reliability #10, #11, #35: the CSP allows no inline script nor outside image."""
     response = client.get("/login/")
     csp = response["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp

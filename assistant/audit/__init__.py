@@ -42,6 +42,9 @@ RECORD_FIELDS = (
 # Links to an earlier record, hashed only when set: records chained before they existed keep
 # their hashes, and setting or clearing one later still breaks the row's hash.
 RECORD_LINK_FIELDS = ("regenerates_ref", "edits_ref")
+# Where a question came from, hashed the same way: only when it is not the chat (the API, and
+# its token), so records chained before the API keep their hashes.
+RECORD_ORIGIN_DEFAULTS: dict[str, Any] = {"channel": "chat", "token_ref": None}
 
 
 def canonical(value: Any) -> bytes:
@@ -79,6 +82,7 @@ def row_hash(row: Chained) -> str:
         fields = EVENT_FIELDS if sealed_whole(row) else EVENT_META_FIELDS
     else:
         fields += tuple(f for f in RECORD_LINK_FIELDS if getattr(row, f) is not None)
+        fields += tuple(f for f, d in RECORD_ORIGIN_DEFAULTS.items() if getattr(row, f) != d)
     body = {
         "table": row._meta.label_lower,
         "seq": row.seq,

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Chained(models.Model):
@@ -26,12 +27,17 @@ class QueryRecord(Chained):
     (and chained) with the answer in the same transaction as the answer's message."""
 
     class Outcome(models.TextChoices):
-        PENDING = "pending"
-        ANSWERED = "answered"
-        REFUSED = "refused"  # nothing found in scope: no answer was improvised
-        DENIED = "denied"  # the user may read no collection at all
-        ERROR = "error"
-        STOPPED = "stopped"  # the user stopped it; the partial answer is kept
+        PENDING = "pending", _("Pending")
+        ANSWERED = "answered", _("Answered")
+        REFUSED = "refused", _("Refused")  # nothing found in scope: no answer was improvised
+        DENIED = "denied", _("Denied")  # the user may read no collection at all
+        ERROR = "error", _("Error")
+        STOPPED = "stopped", _("Stopped")  # the user stopped it; the partial answer is kept
+
+    class Channel(models.TextChoices):
+        CHAT = "chat", _("Chat")
+        API = "api", "API"
+        BATCH = "batch", _("Batch")  # one document's result in a batch job (assistant/batch)
 
     # Plain ids plus snapshots, not foreign keys: deleting a user, conversation or document
     # must never touch (or be blocked by) audit history.
@@ -66,6 +72,9 @@ class QueryRecord(Chained):
     # The record this one asks again (regenerate) or asks in edited words (edit and resend).
     regenerates_ref = models.BigIntegerField(null=True, blank=True)
     edits_ref = models.BigIntegerField(null=True, blank=True)
+    # Where the question came from: the chat, or the API with the id of the token it used.
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.CHAT)
+    token_ref = models.BigIntegerField(null=True, blank=True)
 
     CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer", "grounding")
 
@@ -123,6 +132,17 @@ class AuditEvent(Chained):
         FEEDBACK_CHANGED = "feedback_changed"
         STARTERS_CHANGED = "starters_changed"
         SCOPE_CHANGED = "scope_changed"
+        # Personal access tokens (assistant/tokens.py); the names are actions, not secrets.
+        TOKEN_CREATED = "token_created"  # noqa: S105
+        TOKEN_FIRST_USED = "token_first_used"  # noqa: S105
+        TOKEN_REVOKED = "token_revoked"  # noqa: S105
+        # Batch jobs (assistant/batch): each document's result is a query record of its own.
+        BATCH_JOB_CREATED = "batch_job_created"
+        BATCH_RUN_STARTED = "batch_run_started"
+        BATCH_RUN_PAUSED = "batch_run_paused"
+        BATCH_RUN_RESUMED = "batch_run_resumed"
+        BATCH_RUN_CANCELLED = "batch_run_cancelled"
+        BATCH_RUN_FINISHED = "batch_run_finished"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_ref = models.BigIntegerField(null=True, db_index=True)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from assistant import audit, params
 from assistant.audit.models import AuditEvent, QueryRecord
@@ -31,12 +32,14 @@ def parse_day(value: str, name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise BadFilter(f"{name} must be a date like 2026-11-26") from None
+        raise BadFilter(
+            gettext("%(name)s must be a date like 2026-11-26") % {"name": name}
+        ) from None
 
 
 def parse_id(value: str, name: str) -> int:
     if not params.is_number(value):
-        raise BadFilter(f"{name} must be a number")
+        raise BadFilter(gettext("%(name)s must be a number") % {"name": name})
     return int(value)
 
 
@@ -100,6 +103,8 @@ def jsonl_lines(records: QuerySet[QueryRecord]) -> Iterator[bytes]:
             "purged": record.purged_at is not None,
             "regenerates_ref": record.regenerates_ref,
             "edits_ref": record.edits_ref,
+            "channel": record.channel,
+            "token_ref": record.token_ref,
         }
         yield (json.dumps(full, ensure_ascii=False) + "\n").encode()
 

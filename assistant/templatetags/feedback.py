@@ -22,4 +22,4 @@ def may_review_feedback(user) -> bool:
 
 @register.simple_tag
 def feedback_reasons() -> list[tuple[str, str]]:
-    return Feedback.Reason.choices
+    return [(value, str(label)) for value, label in Feedback.Reason.choices]

@@ -273,6 +273,13 @@ class EdgeEngine:
         with self._lock:
             self._shard.flush()
 
+    def copy_to(self, target: Path) -> None:
+        """A consistent copy of the shard folder (backup): flushed, with writers and the
+        optimiser held off until the copy is complete; questions wait only for the flush."""
+        with self._writes:
+            self.flush()
+            shutil.copytree(self.path, target)
+
     def close(self) -> None:
         with self._writes, self._lock:
             self._shard.close()  # flushes, and releases the folder lock

@@ -79,14 +79,19 @@ def put(sources: list[Source], before_batch: Callable[[], None] = lambda: None) 
     lock is held while embedding: searches and other writers go on. `before_batch` may stop the
     work between batches by raising (the pipeline's time limit).
     """
+    from assistant import metrics  # not at the top: bench/scale.py imports this without settings
+
     pairs = [(s, c) for s in sources for c in s.chunks]
     written: list[str] = []
     for start in range(0, len(pairs), WRITE_BATCH):
         before_batch()
         batch = pairs[start : start + WRITE_BATCH]
         texts = [c.indexed_text(s.title) for s, c in batch]
-        new = points(batch, texts, embed(texts))
-        write(new)
+        with metrics.STAGE_SECONDS.labels("embed").time():
+            new = points(batch, texts, embed(texts))
+        with metrics.STAGE_SECONDS.labels("write").time():
+            write(new)
+        metrics.CHUNKS_EMBEDDED.inc(len(new))
         written += [p.id for p in new]
         ids = sorted({s.document_id for s, _ in batch})
         which = f"document {ids[0]}" if len(ids) == 1 else f"{len(ids)} documents"

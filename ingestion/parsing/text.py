@@ -26,8 +26,13 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        # Windows-1252 is a superset of Latin-1's printable range: the usual legacy encoding.
-        return data.decode("cp1252", errors="replace")
+        pass
+    from charset_normalizer import from_bytes
+
+    # A legacy encoding: Windows-1252 (a superset of Latin-1's printable range) or Shift-JIS,
+    # whichever reads more like language. More candidates only mislead the guess on short texts.
+    best = from_bytes(data, cp_isolation=["cp1252", "cp932"]).best()
+    return str(best) if best is not None else data.decode("cp1252", errors="replace")
 
 
 def read_text(path: Path) -> str:

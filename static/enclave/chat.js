@@ -83,9 +83,10 @@ async function ask(form, again) {
       credentials: "same-origin",
     });
     if (!response.ok) {
-      // 401: the session ended (idle or too old); 429: too many questions.
-      target.textContent = [401, 429].includes(response.status) ? await response.text()
-        : "The question could not be sent (HTTP " + response.status + ").";
+      // 400: the question is refused (too long); 401: the session ended; 429: too many questions.
+      target.textContent = [400, 401, 429].includes(response.status) ? await response.text()
+        : interpolate(gettext("The question could not be sent (HTTP %(status)s)."),
+          { status: response.status }, true);
       answer.classList.add("failed");
       setStatus(target.textContent);
       return;
@@ -125,13 +126,13 @@ async function ask(form, again) {
           const holder = document.createElement("div");
           holder.innerHTML = event.data.html;
           answer.replaceWith(holder.firstElementChild);
-          setStatus(event.data.outcome === "stopped" ? "Stopped." : "Answer ready.");
+          setStatus(event.data.outcome === "stopped" ? gettext("Stopped.") : gettext("Answer ready."));
         }
       }
     }
   } catch (error) {
-    target.textContent = answering.wanted ? "Stopped."
-      : "The connection was lost before the answer finished.";
+    target.textContent = answering.wanted ? gettext("Stopped.")
+      : gettext("The connection was lost before the answer finished.");
     answer.classList.add("failed");
     setStatus(target.textContent);
   } finally {
@@ -199,7 +200,7 @@ function stopAnswer() {
   const current = answering;
   if (!current || current.wanted) return;
   current.wanted = true;
-  setStatus("Stopping…");
+  setStatus(gettext("Stopping…"));
   if (current.stopUrl) postAction(current.stopUrl);
   setTimeout(() => current.controller.abort(), 10000);
 }
@@ -235,7 +236,7 @@ function editAction(url) {
   button.className = "edit-question";
   button.dataset.url = url;
   button.dataset.lastOnly = "";
-  button.textContent = "Edit";
+  button.textContent = gettext("Edit");
   actions.appendChild(button);
   return actions;
 }
@@ -250,13 +251,13 @@ function openEditor(button) {
   area.value = text.textContent;
   area.rows = 2;
   area.maxLength = 4000;
-  area.setAttribute("aria-label", "Edit your question");
+  area.setAttribute("aria-label", gettext("Edit your question"));
   const send = document.createElement("button");
   send.type = "submit";
-  send.textContent = "Send";
+  send.textContent = gettext("Send");
   const cancel = document.createElement("button");
   cancel.type = "button";
-  cancel.textContent = "Cancel";
+  cancel.textContent = gettext("Cancel");
   editor.append(area, send, cancel);
   text.hidden = true;
   actions.hidden = true;
@@ -288,10 +289,12 @@ function answerText(article) {
   const lines = [article.querySelector(".answer").innerText.trim()];
   const sources = [...article.querySelectorAll("ol.sources li")]
     .filter((li) => li.querySelector(".source-link"));
-  if (sources.length) lines.push("", "Sources:");
+  if (sources.length) lines.push("", gettext("Sources:"));
   for (const li of sources) {
     const page = li.querySelector(".file-link").getAttribute("href").split("#page=")[1];
-    lines.push(`[${li.value}] ${li.querySelector(".source-link").textContent}, page ${page}`);
+    const title = li.querySelector(".source-link").textContent;
+    lines.push(interpolate(gettext("[%(n)s] %(title)s, page %(page)s"),
+      { n: li.value, title, page }, true));
   }
   return lines.join("\n");
 }
@@ -300,11 +303,11 @@ async function copyAnswer(button) {
   try {
     await navigator.clipboard.writeText(answerText(button.closest("article")));
   } catch (error) {
-    setStatus("The answer could not be copied: the browser refused the clipboard.");
+    setStatus(gettext("The answer could not be copied: the browser refused the clipboard."));
     return;
   }
   postAction(button.dataset.url); // the copy leaves the app: it is audited
-  setStatus("Answer copied with its sources.");
+  setStatus(gettext("Answer copied with its sources."));
 }
 
 document.addEventListener("click", (event) => {

@@ -18,7 +18,7 @@
     const url = panel.dataset.url.replace("/0/sources/0/", `/${message}/sources/${n}/`);
     const ticket = ++loading;
     panel.returnTo = link;
-    body.textContent = "Loading…";
+    body.textContent = gettext("Loading…");
     if (!panel.open) panel.showModal();
     let html = null;
     try {
@@ -30,7 +30,7 @@
     }
     if (ticket !== loading) return;
     if (html === null) {
-      body.textContent = "The source could not be loaded. Reload the page and try again.";
+      body.textContent = gettext("The source could not be loaded. Reload the page and try again.");
       return;
     }
     body.innerHTML = html; // rendered by the server, every value escaped

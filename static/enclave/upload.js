@@ -15,7 +15,8 @@
   const failure = form.querySelector("[data-upload-error]");
   let dropped = [];
 
-  const megabytes = (bytes) => (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  const megabytes = (bytes) =>
+    interpolate(gettext("%(size)s MB"), { size: (bytes / (1024 * 1024)).toFixed(1) }, true);
   const stay = (event) => event.preventDefault(); // leaving the page would cut the upload off
 
   function finish() {
@@ -67,7 +68,10 @@
     for (const item of items) {
       dropped.push(...(item instanceof File ? [{ file: item, path: "" }] : await readEntry(item, "")));
     }
-    zone.textContent = dropped.length + " file(s) ready to upload.";
+    // English keeps "file(s)" in both forms; other languages get their plural forms.
+    const ready = ngettext("%(count)s file(s) ready to upload.", "%(count)s file(s) ready to upload.",
+      dropped.length);
+    zone.textContent = interpolate(ready, { count: dropped.length }, true);
   });
 
   form.addEventListener("submit", (event) => {
@@ -88,11 +92,12 @@
       if (!progress.lengthComputable) return;
       bar.max = progress.total;
       bar.value = progress.loaded;
-      sent.textContent = megabytes(progress.loaded) + " of " + megabytes(progress.total) + " sent";
+      sent.textContent = interpolate(gettext("%(sent)s of %(total)s sent"),
+        { sent: megabytes(progress.loaded), total: megabytes(progress.total) }, true);
     });
     request.upload.addEventListener("load", () => {
       whole = true;
-      sent.textContent = "All sent; saving…";
+      sent.textContent = gettext("All sent; saving…");
     });
     request.addEventListener("load", () => {
       // The server names the page to show (the collection, with its messages; or sign-in).
@@ -103,17 +108,18 @@
       } else if ((request.getResponseHeader("Content-Type") || "").startsWith("text/plain")) {
         fail(request.responseText); // a 429 says how long to wait
       } else {
-        fail("The server refused the upload (HTTP " + request.status + ").");
+        fail(interpolate(gettext("The server refused the upload (HTTP %(status)s)."),
+          { status: request.status }, true));
       }
     });
     request.addEventListener("error", () =>
       fail(
         whole
-          ? "The connection was lost after the files were sent: reload the page to see whether they arrived."
-          : "The upload was interrupted (the connection was lost): nothing was uploaded. Please try again.",
+          ? gettext("The connection was lost after the files were sent: reload the page to see whether they arrived.")
+          : gettext("The upload was interrupted (the connection was lost): nothing was uploaded. Please try again."),
       ),
     );
-    request.addEventListener("abort", () => fail("The upload was cancelled: nothing was uploaded."));
+    request.addEventListener("abort", () => fail(gettext("The upload was cancelled: nothing was uploaded.")));
     failure.hidden = true;
     button.disabled = true;
     bar.value = 0;

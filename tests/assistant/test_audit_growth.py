@@ -50,6 +50,7 @@ def sign_in(username: str, password: str = "wrong", address: str = "10.0.0.9"): 
 
 
 def test_sign_in_attempts_over_the_limit_get_a_429_and_write_one_event(settings, db) -> None:
+    """Reliability #35: sign-in attempts over the limit are throttled (429) and logged."""
     settings.LOGIN_RATE_PER_ADDRESS = (3, 3600)
     make_user("alice")
     for n in range(3):
@@ -189,6 +190,7 @@ def test_events_are_kept_forever_by_default(settings, db) -> None:
 
 
 def test_only_a_purge_shaped_update_of_an_event_gets_through_the_database(db) -> None:
+    """Reliability #37: the database lets through only a retention purge's update of an event."""
     event = old_event(1, action=Action.LOGIN, target_label="bob", detail={"a": 1}, ip="10.0.0.4")
     legacy = legacy_event(1, action=Action.LOGIN, detail={"a": 1})
     marker = audit.record(Action.AUDIT_PURGED, None, detail={"seqs": [], "count": 0})
@@ -213,6 +215,7 @@ def test_event_content_removed_outside_a_purge_is_named(db) -> None:
 
 
 def test_an_edited_event_detail_is_named(db) -> None:
+    """Reliability #37: an edited event detail is named by verify_chain."""
     event = old_event(1, action=Action.LOGIN_FAILED, detail={"username": "x"})
     edit = """UPDATE assistant_auditevent SET detail = '{"username": "y"}' WHERE id = %s"""
     tamper(edit, [event.pk])

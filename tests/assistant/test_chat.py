@@ -60,6 +60,7 @@ def test_an_answer_streams_with_citations_and_is_recorded(people, library, fake_
 
 
 def test_the_query_record_exists_before_the_first_token(people, library, fake_llm) -> None:
+    """Reliability #31: the audit record is committed before the first token reaches the user."""
     response = login(people.teammate).post(reverse("chat:ask_new"), {"question": QUESTION})
     chunks = iter(response.streaming_content)
     assert b"event: conversation" in next(chunks)
@@ -111,6 +112,8 @@ def test_nothing_found_in_scope_is_refused_without_the_model(people, fake_llm) -
 
 
 def test_the_server_sets_every_generation_parameter(people, library, fake_llm, settings) -> None:
+    """Reliability #33: model, max_tokens and temperature sent by the client are ignored; the
+    server's values reach the model."""
     ask(people.teammate, model="gpt-evil", max_tokens=99999, temperature=2)
     request = fake_llm.requests[0]
     assert request["model"] == settings.LLM_MODEL
@@ -151,6 +154,8 @@ def test_model_output_is_sanitised(people, library, fake_llm) -> None:
 def test_model_failures_are_explained_and_recorded(
     people, library, fake_llm, mode, message
 ) -> None:
+    """Reliability #30: a model that errors or hangs gets a graceful error within the read timeout,
+    recorded as an error, with no answer stored."""
     fake_llm.mode = mode
     events = ask(people.teammate)
     assert events[-1][0] == "error"
@@ -161,6 +166,7 @@ def test_model_failures_are_explained_and_recorded(
 
 
 def test_a_model_server_that_is_down_is_explained(people, library, settings) -> None:
+    """Reliability #30: a stopped model server gets a plain error message, not a 500."""
     from tests.conftest import free_port
 
     settings.LLM_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
@@ -174,6 +180,9 @@ def test_a_model_server_that_is_down_is_explained(people, library, settings) -> 
 def test_no_answer_is_given_when_the_record_cannot_be_written(
     people, library, fake_llm, monkeypatch
 ) -> None:
+    """Reliability #31: when the audit record cannot be written, no answer is given and the model is
+    never asked."""
+
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("audit database unavailable")
 

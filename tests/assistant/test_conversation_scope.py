@@ -71,19 +71,26 @@ def test_without_a_pick_a_conversation_searches_everything_readable(
 def test_a_collection_the_user_cannot_read_is_ignored_and_recorded(
     people, library, fake_llm
 ) -> None:
+    """Reliability #3: requested vs effective collections in the denied event."""
     ask(people.teammate, scope=[people.legal.pk, people.sales.pk])
     assert Conversation.objects.get().scope == [people.legal.pk]
     record = QueryRecord.objects.get()
     assert [c["id"] for c in record.scope] == [people.legal.pk]
     assert searched(record) == {people.legal.pk}
     assert denied_events() == [
-        {"reason": "unreadable collections ignored", "collections": [people.sales.pk]}
+        {
+            "reason": "unreadable collections ignored",
+            "collections": [people.sales.pk],
+            "requested": [people.legal.pk, people.sales.pk],
+            "effective": [people.legal.pk],
+        }
     ]
 
 
 def test_only_unreadable_collections_give_the_empty_scope_answer(
     people, library, fake_llm, monkeypatch
 ) -> None:
+    """Reliability #2, #3: only unreadable ids picked: nothing is searched."""
     monkeypatch.setattr(index, "search", lambda *a, **k: pytest.fail("Qdrant was queried"))
     events = ask(people.teammate, scope=[people.sales.pk])
     assert "found nothing" in answer_text(events)
@@ -104,6 +111,7 @@ def test_a_started_conversation_ignores_a_scope_sent_with_a_question(
 
 
 def test_a_revoked_collection_drops_out_at_the_next_question(people, library, fake_llm) -> None:
+    """Reliability #6: a revoked grant drops out at the next question."""
     ask(library, scope=[people.legal.pk, people.sales.pk])
     conversation = Conversation.objects.get()
     library.groups.remove(Group.objects.get(name="Sales"))
@@ -163,7 +171,12 @@ def test_a_scope_change_ignores_and_records_unreadable_collections(people) -> No
     assert conversation.scope == [people.legal.pk]
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.SCOPE_CHANGED).exists()
     assert denied_events() == [
-        {"reason": "unreadable collections ignored", "collections": [people.sales.pk]}
+        {
+            "reason": "unreadable collections ignored",
+            "collections": [people.sales.pk],
+            "requested": [people.legal.pk, people.sales.pk],
+            "effective": [people.legal.pk],
+        }
     ]
 
 

@@ -23,6 +23,7 @@ def test_readyz_checks_every_dependency(db, client, fake_llm) -> None:
 
 
 def test_readyz_reports_a_dead_llm(db, client, settings) -> None:
+    """Reliability #30: the readiness probe turns red when the model server is stopped."""
     settings.LLM_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
     response = client.get(reverse("readyz"))
     assert response.status_code == 503
@@ -35,12 +36,14 @@ def test_readyz_reports_a_dead_broker(db, client, fake_llm, settings) -> None:
     from assistant.celery import app
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    original = app.conf.broker_url, app.conf.broker_write_url
+    original = app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport
+    # A Redis broker: the embedded profile's folder transport (broker_transport) goes too.
     app.conf.broker_url = app.conf.broker_write_url = dead
+    app.conf.broker_transport = None
     try:
         response = client.get(reverse("readyz"))
     finally:
-        app.conf.broker_url, app.conf.broker_write_url = original
+        app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport = original
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == {"ok": False, "error": "unavailable"}
     assert dead.split(":")[2] not in response.content.decode()  # no address, no exception text
@@ -79,6 +82,8 @@ def test_a_failed_generation_is_remembered_as_briefly(db, client, fake_llm) -> N
 
 
 def test_concurrent_probes_share_one_generation(fake_llm) -> None:
+    """Reliability #30: concurrent readiness probes share one generation, so a hung model cannot
+    pile up probe requests."""
     from assistant import readiness
 
     fake_llm.delay = 0.3  # under the fixture's 1 s read timeout: a timeout would be retried

@@ -49,6 +49,7 @@ def age_session(client: Client, **seconds_ago: int) -> None:
 
 
 def test_signing_in_upgrades_an_older_password_hash_to_argon2(db) -> None:
+    """Reliability #35: stored password hashes are argon2."""
     user = make_user("olga")
     user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
     user.save()
@@ -59,6 +60,7 @@ def test_signing_in_upgrades_an_older_password_hash_to_argon2(db) -> None:
 
 
 def test_it_locks_a_username_after_repeated_failures_with_a_readable_page(settings, db) -> None:
+    """Reliability #35: repeated bad passwords lock the username out."""
     make_user("mallory-target")
     client = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
@@ -102,6 +104,7 @@ def test_the_lockout_ends_after_the_cool_off(settings, db) -> None:
 
 
 def test_logout_ends_the_session_on_the_server(db) -> None:
+    """Reliability #35: after logout, replaying the session cookie is not signed in."""
     make_user("leaver")
     client = Client()
     sign_in(client, "leaver")
@@ -114,6 +117,7 @@ def test_logout_ends_the_session_on_the_server(db) -> None:
 
 
 def test_an_idle_session_is_signed_out_with_a_message(settings, people) -> None:
+    """Reliability #35: the idle timeout is enforced."""
     client = login(people.teammate)
     assert signed_in_as(client) == "teammate"
     age_session(client, seen_at=settings.SESSION_IDLE_SECONDS + 5)
@@ -124,6 +128,7 @@ def test_an_idle_session_is_signed_out_with_a_message(settings, people) -> None:
 
 
 def test_activity_keeps_a_session_alive_but_not_past_the_absolute_limit(settings, people) -> None:
+    """Reliability #35: the absolute session timeout is enforced."""
     client = login(people.teammate)
     assert signed_in_as(client) == "teammate"
     age_session(client, seen_at=settings.SESSION_IDLE_SECONDS - 60)

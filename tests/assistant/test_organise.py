@@ -96,7 +96,7 @@ def test_the_sidebar_groups_conversations_by_day_with_pinned_first(people) -> No
     pinned = make_conversation(people.teammate, "Pinned long ago", days_ago=200)
     Conversation.objects.filter(pk=pinned.pk).update(pinned=True)
     grouped = conversations.grouped(people.teammate)
-    groups = {name: [c.title for c in items] for name, items in grouped}
+    groups = {name: [c.title for c in items] for name, _label, items in grouped}
     assert list(groups) == ["Pinned", "Today", "Yesterday", "Previous 7 days", "Older"]
     assert groups == {
         "Pinned": ["Pinned long ago"],

@@ -75,6 +75,7 @@ def test_nobody_deactivates_themselves(db) -> None:
 
 
 def test_deactivation_ends_sessions_on_the_next_request(people) -> None:
+    """Reliability #7: the session cookie of a deactivated user is refused."""
     client = login(people.teammate)
     assert client.get(reverse("chat:index")).status_code == 200
     login(superuser()).post(reverse("people:person", args=[people.teammate.pk]), {})
@@ -111,6 +112,7 @@ def test_creating_a_collection_is_audited(db) -> None:
 
 
 def test_revoking_a_grant_changes_answers_on_the_next_question(people, fake_llm) -> None:
+    """Reliability #6: revoked with the session open, the next query has 0 hits."""
     document = make_document(people.legal, "r.pdf", make_pdf(["Refunds take 14 days."]))
     pipeline.ingest(document.pk)
     client = login(people.teammate)
@@ -142,6 +144,7 @@ def test_asking_for_an_object_outside_scope_is_recorded_as_denied(people) -> Non
 
 
 def test_scope_fields_sent_with_a_question_are_ignored_and_recorded(people, fake_llm) -> None:
+    """Reliability #3."""
     read_events(
         login(people.teammate).post(
             reverse("chat:ask_new"),

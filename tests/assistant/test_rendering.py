@@ -2,12 +2,14 @@ from assistant.rendering import render_answer
 
 
 def test_markdown_is_kept_and_html_is_escaped() -> None:
+    """Reliability #11."""
     html = render_answer("**Yes** <b onclick=x>no</b> `code`", 1, set())
     assert "<strong>Yes</strong>" in html and "<code>code</code>" in html
     assert "onclick" not in html
 
 
 def test_links_and_images_are_stripped() -> None:
+    """Reliability #10: no link or image survives the renderer."""
     html = render_answer("[a](https://evil.example) ![b](https://evil.example/i.png)", 1, set())
     assert "<a" not in html and "<img" not in html
 

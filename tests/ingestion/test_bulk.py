@@ -31,6 +31,7 @@ def ingest_all() -> None:
 
 
 def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:
+    """Reliability #22: archive members with `..` and absolute paths are never extracted."""
     archive = make_zip(
         {
             "policies/hr/leave.txt": b"Leave is 25 days a year.",
@@ -53,6 +54,7 @@ def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:
 
 
 def test_a_zip_bomb_is_refused_from_its_directory(people, settings) -> None:
+    """Reliability #17: a ZIP bomb is refused from its central directory."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("zeros.txt", b"0" * 30_000_000)
@@ -62,6 +64,7 @@ def test_a_zip_bomb_is_refused_from_its_directory(people, settings) -> None:
 
 
 def test_a_zip_with_too_many_members_is_refused(people, settings) -> None:
+    """Reliability #17: an archive with too many members is refused."""
     settings.MAX_FILES_PER_ARCHIVE = 3
     archive = make_zip({f"{n}.txt": b"x" for n in range(4)})
     post(login(people.owner), people.legal, [SimpleUploadedFile("many.zip", archive)])
@@ -196,6 +199,7 @@ def test_mail_attachments_become_documents_of_their_own(people) -> None:
 
 
 def test_an_encrypted_pdf_ends_encrypted_without_secrets_in_logs(people, caplog) -> None:
+    """Reliability #20: status encrypted, no password or traceback in the logs."""
     pdf = make_pdf(["The launch date is secret."], password="hunter2")
     post(login(people.owner), people.legal, [SimpleUploadedFile("locked.pdf", pdf)])
     ingest_all()
@@ -205,6 +209,8 @@ def test_an_encrypted_pdf_ends_encrypted_without_secrets_in_logs(people, caplog)
 
 
 def test_a_type_mismatch_is_a_clear_error(people) -> None:
+    """Reliability #14, #15: a zero-byte file and mismatched types end failed with a clear
+    reason."""
     files = [
         SimpleUploadedFile("page.pdf", b"<html><body>Hello</body></html>"),
         SimpleUploadedFile("blob.docx", bytes(range(256)) * 40),
@@ -219,6 +225,8 @@ def test_a_type_mismatch_is_a_clear_error(people) -> None:
 
 
 def test_hostile_names_are_stored_as_plain_labels(people) -> None:
+    """Reliability #22: hostile names become plain labels; files are stored under generated
+    names."""
     names = ["../../x.txt", "a\r\nSet-Cookie: y.txt", "é" * 300 + ".txt"]
     post(login(people.owner), people.legal, [SimpleUploadedFile(n, n.encode()) for n in names])
     for document in Document.objects.all():
@@ -230,6 +238,7 @@ def test_hostile_names_are_stored_as_plain_labels(people) -> None:
 
 
 def test_an_oversized_file_is_dropped_while_streaming(people, settings) -> None:
+    """Reliability #16: an oversized file is dropped while streaming; the others are kept."""
     settings.MAX_UPLOAD_BYTES = 100_000
     files = [
         SimpleUploadedFile("big.txt", b"x" * 1_000_000),
@@ -241,6 +250,8 @@ def test_an_oversized_file_is_dropped_while_streaming(people, settings) -> None:
 
 
 def test_the_size_limit_stops_reading_at_the_first_chunk_past_it(settings) -> None:
+    """Reliability #16: the upload handler stops at the first chunk past the limit, never buffering
+    the rest."""
     import pytest
     from django.core.files.uploadhandler import SkipFile
 
@@ -254,6 +265,7 @@ def test_the_size_limit_stops_reading_at_the_first_chunk_past_it(settings) -> No
 
 
 def test_more_files_than_django_accepts_is_explained(people, settings) -> None:
+    """Reliability #16: more files than DATA_UPLOAD_MAX_NUMBER_FILES are refused with a message."""
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     settings.MAX_FILES_PER_UPLOAD = 2
     files = [SimpleUploadedFile(f"{n}.txt", b"x") for n in range(3)]

@@ -107,6 +107,7 @@ def test_no_mode_returns_a_point_outside_the_scope(engine: Engine, mode: str) ->
 
 @pytest.mark.parametrize("scope", [[], None, ["10"], [10, "11"]])
 def test_a_query_without_a_valid_collection_filter_cannot_be_built(scope: object) -> None:
+    """Reliability #2: None, [] and non-integer scopes raise instead of searching unfiltered."""
     with pytest.raises(ScopeMissing):
         Query(dense=[0.0] * 384, sparse=([], []), collection_ids=scope, limit=5)  # type: ignore[arg-type]
 

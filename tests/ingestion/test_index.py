@@ -15,6 +15,7 @@ def put(document_id: int, collection_id: int, texts: list[str], sha: str = "a" *
 
 
 def test_search_refuses_to_run_without_a_collection_filter() -> None:
+    """Reliability #2."""
     with pytest.raises(index.ScopeMissing):
         index.search("anything", [], 5)
 

@@ -124,13 +124,21 @@ def test_eml_keeps_headers_and_writes_attachments_out(tmp_path: Path) -> None:
         (b"\xef\xbb\xbf" + "Grüße".encode(), "Grüße"),
         ("Grüße".encode("utf-16"), "Grüße"),
         ("Grüße aus Köln".encode("utf-16-le"), "Grüße aus Köln"),
+        ("Métro, Genève".encode("cp1252"), "Métro, Genève"),  # valid Shift-JIS bytes too
+        (
+            "就業規則：年次有給休暇は二十日です。".encode("shift_jis"),
+            "就業規則：年次有給休暇は二十日です。",
+        ),
     ],
 )
 def test_it_decodes_common_encodings(raw: bytes, expected: str) -> None:
+    """Reliability #21: UTF-8, Windows-1252, UTF-8 with BOM, UTF-16 with and without BOM,
+    Shift-JIS."""
     assert decode_text(raw) == expected
 
 
 def test_it_removes_nul_bytes_and_survives_invalid_utf8(tmp_path: Path) -> None:
+    """Reliability #21: NUL bytes removed, invalid UTF-8 decoded."""
     [page] = parse(write(tmp_path, "a.txt", b"abc\x00def \xff\xfe\xfa caf\xe9"))
     assert page.text.startswith("abcdef") and "café" in page.text
 
@@ -178,11 +186,16 @@ XXE = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd"
     ],
 )
 def test_it_explains_bad_files(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    """Reliability #14, #15, #17, #18, #19: an empty file, a type mismatch (HTML as .pdf, binary as
+    .docx, a program as .txt), an OOXML bomb, billion laughs and XXE, a truncated PDF: each a clear
+    ParseError."""
     with pytest.raises(ParseError, match=message):
         parse(write(tmp_path, name, content))
 
 
 def test_it_reports_encrypted_pdfs_without_the_secret(tmp_path: Path) -> None:
+    """Reliability #20: a user-password PDF is reported encrypted, without the password or a
+    traceback."""
     pdf = make_pdf(["secret"], password="hunter2")
     with pytest.raises(Encrypted, match="encrypted") as caught:
         parse(write(tmp_path, "locked.pdf", pdf))
@@ -208,6 +221,7 @@ HELVETICA = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
 
 
 def test_it_stops_a_parser_that_runs_too_long(tmp_path: Path) -> None:
+    """Reliability #19: a pathological PDF is stopped at the parse child's wall-clock limit."""
     # A real pathological PDF of 1 KB: six levels of page-tree nodes, each listing the next ten
     # times, make one page a million pages. (The old case, a page of a million text operators,
     # is no longer surely slower than 3 seconds: PDFium drops the overlapping glyphs.)
@@ -222,6 +236,7 @@ def test_it_stops_a_parser_that_runs_too_long(tmp_path: Path) -> None:
 
 
 def test_a_pdf_page_tree_that_loops_is_read_once(tmp_path: Path) -> None:
+    """Reliability #19: a looping page tree is read once."""
     # PDFium skips a node it has visited, so the loop costs nothing and the one real page is
     # read once (pypdf refused the file as cyclic).
     pdf = build_pdf(
@@ -237,6 +252,7 @@ def test_a_pdf_page_tree_that_loops_is_read_once(tmp_path: Path) -> None:
 
 
 def test_it_stops_a_pdf_stream_that_balloons(tmp_path: Path) -> None:
+    """Reliability #19: a FlateDecode bomb is stopped at the memory cap."""
     # A content stream that inflates 1000-fold, to 400 MB. PDFium has no inflate limit of its
     # own: it aborts when an allocation fails under the memory limit, which parse_file reports
     # as a crash. Either way only the child dies.
@@ -246,6 +262,7 @@ def test_it_stops_a_pdf_stream_that_balloons(tmp_path: Path) -> None:
 
 
 def test_the_memory_limit_stops_a_parser(tmp_path: Path) -> None:
+    """Reliability #19: the parse child's memory cap stops a parser."""
     big = tmp_path / "big.txt"
     with big.open("wb") as f:
         for _ in range(40):
@@ -355,6 +372,7 @@ def test_real_mail_attachments_come_out(tmp_path: Path) -> None:
     ],
 )
 def test_it_reports_real_encrypted_files(relative: str) -> None:
+    """Reliability #20: real encrypted files end encrypted."""
     with pytest.raises(Encrypted, match="encrypted"):
         parse(shared_fixture(relative))
 

@@ -160,5 +160,6 @@ def test_a_real_table_written_column_by_column_keeps_its_rows() -> None:
 
 
 def test_the_real_encrypted_pdf_keeps_its_status() -> None:
+    """Reliability #20: a real encrypted PDF ends encrypted."""
     with pytest.raises(Encrypted, match=r"^The PDF is encrypted \(password-protected\)\.$"):
         parse(shared_fixture("pdf/libreoffice-writer-password.pdf"))

@@ -25,6 +25,8 @@ def test_a_finished_document_is_not_processed_again(db) -> None:
 
 
 def test_a_redelivered_document_resumes_and_ends_with_exact_points(db) -> None:
+    """Reliability #24: a redelivered document ends with exactly one point per chunk (deterministic
+    point ids), whatever the killed run had written."""
     document = make_document(make_collection("C"), "a.txt", b"Text. " * 400)
     # As if a worker died mid-task: claimed, half the points written, never finished.
     Document.objects.filter(pk=document.pk).update(status=Document.Status.PARSING, attempts=1)
@@ -91,6 +93,8 @@ def test_a_document_another_worker_holds_is_left_to_it(db) -> None:
 
 
 def test_a_dead_workers_document_is_taken_once_its_lease_runs_out(db) -> None:
+    """Reliability #26: a live lease keeps a second delivery off the document; once the lease runs
+    out (its worker is dead) the document is taken again."""
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch.")
     hold(document, "dead-worker", -1)
     with mock.patch.object(documents, "enqueue") as enqueue:
@@ -103,6 +107,8 @@ def test_a_dead_workers_document_is_taken_once_its_lease_runs_out(db) -> None:
 
 
 def test_a_worker_whose_lease_was_taken_stops_without_finishing(db, monkeypatch) -> None:
+    """Reliability #26: a worker whose lease was taken over stops without writing the final state:
+    the final state is a single run's."""
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch. " * 2000)
     monkeypatch.setattr(settings, "INGEST_LEASE_SECONDS", 0.01)  # renews at every step
     put = writes.put

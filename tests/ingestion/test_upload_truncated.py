@@ -100,6 +100,7 @@ def test_a_real_connection_closed_mid_upload_creates_nothing(people, live_server
 
 def test_too_many_files_are_explained_with_csrf_checks_on(people, settings) -> None:
     # The CSRF check reads the body too: the refusal must come before it, not as a bare 400.
+    """Reliability #16: too many files are refused with a message, CSRF checks on."""
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     settings.MAX_FILES_PER_UPLOAD = 2
     client = Client(enforce_csrf_checks=True)

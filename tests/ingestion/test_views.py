@@ -67,6 +67,7 @@ def test_upload_refuses_unsupported_types_per_document(people) -> None:
 
 
 def test_upload_stores_files_under_generated_names(people) -> None:
+    """Reliability #22: a `../` name is stored under a generated name."""
     login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]),
         {"files": [SimpleUploadedFile("../../etc/passwd.txt", b"hello")]},
@@ -77,6 +78,7 @@ def test_upload_stores_files_under_generated_names(people) -> None:
 
 
 def test_hostile_names_become_plain_labels() -> None:
+    """Reliability #22: backslash paths, CR/LF and overlong names become plain labels."""
     assert clean_name("..\\..\\win.ini") == "win.ini"
     assert clean_name("evil\r\nSet-Cookie: x.txt") == "evilSet-Cookie: x.txt"
     assert len(clean_name("é" * 300 + ".pdf")) == 200
@@ -91,6 +93,7 @@ def test_upload_without_files_is_explained(people) -> None:
 
 
 def test_upload_refuses_too_many_files(people, settings) -> None:
+    """Reliability #16: too many files in one upload are refused."""
     settings.MAX_FILES_PER_UPLOAD = 2
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 10
     files = [SimpleUploadedFile(f"{n}.txt", b"x") for n in range(3)]
@@ -102,6 +105,7 @@ def test_upload_refuses_too_many_files(people, settings) -> None:
 
 
 def test_upload_refuses_oversized_files(people, settings) -> None:
+    """Reliability #16: an oversized file is refused and nothing is stored."""
     settings.MAX_UPLOAD_BYTES = 10
     response = login(people.owner).post(
         reverse("ingestion:upload", args=[people.legal.pk]),
@@ -113,6 +117,7 @@ def test_upload_refuses_oversized_files(people, settings) -> None:
 
 
 def test_a_pdf_opens_inline_and_other_files_download(people) -> None:
+    """Reliability #15: only PDFs open inline; other files download as sandboxed attachments."""
     pdf = make_document(people.legal, "a.pdf", make_pdf(["x"]))
     html = make_document(people.legal, "a.html", b"<script>alert(1)</script>")
     client = login(people.teammate)

@@ -51,6 +51,7 @@ def test_uploaded_files_are_ingested_by_the_worker(people, celery_worker) -> Non
 
 
 def test_reingest_and_delete_go_through_the_worker(people, celery_worker) -> None:
+    """Reliability #6: after the delete, a count of the document's points is 0."""
     client = login(people.owner)
     client.post(
         reverse("ingestion:upload", args=[people.legal.pk]),
