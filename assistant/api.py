@@ -172,7 +172,8 @@ def chat_completions(request: HttpRequest) -> HttpResponseBase:
 
 def parse(request: HttpRequest) -> dict[str, Any]:
     try:
-        body = json.loads(request.body)
+        # Every string made storable as it is read: what is ignored is recorded too.
+        body = json.loads(request.body, object_pairs_hook=storable_object)
     except RequestDataTooBig:
         raise Invalid(gettext("The request is too large.")) from None
     except ValueError:
@@ -191,16 +192,31 @@ def parse(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def storable(text: str) -> str:
+    return text.encode("utf-8", "ignore").decode().replace("\x00", "")
+
+
+def storable_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {storable(key): storable_value(value) for key, value in pairs}
+
+
+def storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [storable_value(item) for item in value]
+    return value  # numbers, booleans, null, and objects (already made storable by the hook)
+
+
 def text_of(content: object, param: str) -> str:
     """A message's text: a string, or the text parts of a list of parts; null is empty. NUL
-    characters go: no database column (nor PostgreSQL's JSON) can hold them."""
+    characters and lone surrogates (JSON's "\\ud800") go: no database column can hold them."""
     if content is None:
         return ""
     if isinstance(content, str):
-        return content.replace("\x00", "")
+        return storable(content)
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        parts = (p["text"] for p in content if isinstance(p.get("text"), str))
-        return "\n".join(parts).replace("\x00", "")
+        return storable("\n".join(p["text"] for p in content if isinstance(p.get("text"), str)))
     raise Invalid(gettext("A message's content must be text or a list of parts."), param)
 
 

@@ -308,6 +308,21 @@ def test_errors_have_openai_shape(people, client) -> None:
     assert response.json()["error"]["code"] == "missing_api_key"
 
 
+def test_text_no_database_can_store_is_dropped_not_a_500(people, client, fake_llm) -> None:
+    """JSON may carry NUL and lone surrogates, which PostgreSQL refuses (found by schemathesis):
+    they are dropped from the question and from the fields recorded as ignored."""
+    auth = {"Authorization": f"Bearer {make_token(people.teammate)}"}
+    body = (
+        '{"model": "enclave", "extra\\ud800": ["x\\u0000"],'
+        ' "messages": [{"role": "user", "content": "Leave\\u0000 days\\udc00?"}]}'
+    )
+    response = client.post(
+        reverse("api:chat_completions"), body, content_type="application/json", headers=auth
+    )
+    assert response.status_code == 200, response.content
+    assert QueryRecord.objects.get().question == "Leave days?"
+
+
 def test_a_question_over_the_limit_is_refused_never_cut(people, client) -> None:
     """Reliability #33: through the API as in the chat, a question over the limit is refused
     with a message; earlier turns, context only, are shortened."""

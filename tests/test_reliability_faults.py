@@ -94,6 +94,12 @@ def redis_broker(tmp_path) -> Iterator[Redis]:
     """This process sends its tasks to the private server too."""
     from assistant.celery import app
 
+    if connection.vendor == "postgresql":
+        # The services pass's session worker (tests/conftest.py) runs in this process and shares
+        # its broker settings: it would take these tasks itself. tests/ingestion/test_faults.py
+        # covers the same faults on PostgreSQL; the embedded pass runs these.
+        pytest.skip("runs in the embedded pass; tests/ingestion/test_faults.py covers PostgreSQL")
+
     redis = Redis(tmp_path)
     redis.start()
     conf = app.conf
@@ -251,10 +257,6 @@ def test_documents_survive_a_broker_outage_and_a_broker_restart(
     the worker running, Redis is killed: an upload meanwhile is answered at once (302, no 500),
     the document stays queued in the database; when Redis is back the running worker reconnects,
     re-queues it, and it ends ready, with no worker restart."""
-    if connection.vendor == "postgresql":
-        # The services pass's session worker (tests/conftest.py) shares this process's broker
-        # settings and would take the queued task itself; the embedded pass runs this test.
-        pytest.skip("runs in the embedded pass; tests/ingestion/test_faults.py covers PostgreSQL")
     [before] = upload(people, ("before.txt", b"Queued before the restart."))
     assert redis_broker.queued() == 1
     redis_broker.kill()

@@ -486,7 +486,7 @@ def test_hostile_names_are_stored_under_generated_paths_and_downloaded_rfc6266_e
     nothing is written anywhere else, and each download's Content-Disposition is RFC 6266:
     ASCII, quoted or `filename*=utf-8''`-encoded, never a CR or LF."""
     media = Path(settings.MEDIA_ROOT)
-    before = {p for p in media.rglob("*") if p.is_file()} if media.exists() else set()
+    before = {p.resolve() for p in media.rglob("*") if p.is_file()} if media.exists() else set()
     mail = (
         b'Subject: Names\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n'
         b"--b\nContent-Type: text/plain\n\nSee the attachments.\n"
@@ -527,11 +527,11 @@ def test_hostile_names_are_stored_under_generated_paths_and_downloaded_rfc6266_e
         if not document.file:
             continue
         assert re.fullmatch(rf"documents/{people.legal.pk}/[0-9a-f]{{32}}", document.file.name)
-        stored.add(Path(document.file.path))
+        stored.add(Path(document.file.path).resolve())
         disposition = download(client, document)["Content-Disposition"]
         assert disposition.isascii() and "\r" not in disposition and "\n" not in disposition
         assert disposition.count("filename") == 1, disposition
-    after = {p for p in media.rglob("*") if p.is_file()}
+    after = {p.resolve() for p in media.rglob("*") if p.is_file()}
     assert after - before == stored  # nothing else was written inside the media root
     assert not (media.parent / "etc").exists() and not Path("/abs").exists()
     dispositions = {
