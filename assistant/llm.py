@@ -59,6 +59,22 @@ def client() -> "OpenAI":
     )
 
 
+def unavailable(exc: Exception) -> LLMUnavailable:
+    """What a failed request to the model server tells the user (and the record)."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMUnavailable(gettext_noop("The language model did not answer in time."))
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMUnavailable(gettext_noop("The language model server cannot be reached."))
+    if isinstance(exc, openai.APIStatusError):
+        return LLMUnavailable(
+            gettext_noop("The language model server returned an error (HTTP %(status)s)."),
+            status=exc.status_code,
+        )
+    raise exc
+
+
 def stream(
     messages: list[dict[str, str]], usage: Usage, generation: dict | None = None
 ) -> Generator[str]:
@@ -87,15 +103,8 @@ def stream(
                         yield choice.delta.content
         finally:
             response.close()
-    except openai.APITimeoutError:
-        raise LLMUnavailable(gettext_noop("The language model did not answer in time.")) from None
-    except openai.APIConnectionError:
-        raise LLMUnavailable(gettext_noop("The language model server cannot be reached.")) from None
-    except openai.APIStatusError as exc:
-        raise LLMUnavailable(
-            gettext_noop("The language model server returned an error (HTTP %(status)s)."),
-            status=exc.status_code,
-        ) from None
+    except openai.OpenAIError as exc:
+        raise unavailable(exc) from None
 
 
 def complete(messages: list[dict[str, str]], max_tokens: int) -> str:
@@ -154,15 +163,8 @@ def complete_json(
             # Non-streamed, nothing arrives until the whole answer is ready.
             timeout=settings.BATCH_REQUEST_TIMEOUT,
         )
-    except openai.APITimeoutError:
-        raise LLMUnavailable(gettext_noop("The language model did not answer in time.")) from None
-    except openai.APIConnectionError:
-        raise LLMUnavailable(gettext_noop("The language model server cannot be reached.")) from None
-    except openai.APIStatusError as exc:
-        raise LLMUnavailable(
-            gettext_noop("The language model server returned an error (HTTP %(status)s)."),
-            status=exc.status_code,
-        ) from None
+    except openai.OpenAIError as exc:
+        raise unavailable(exc) from None
     if response.usage:
         usage.prompt_tokens = response.usage.prompt_tokens
         usage.completion_tokens = response.usage.completion_tokens
