@@ -15,9 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
-from assistant import audit, grounding, llm, metrics, prompts
+from assistant import audit, endpoints, grounding, llm, metrics, prompts
 from assistant import scope as conversation_scope
 from assistant.models import Conversation, Message, QueryRecord
+from assistant.usage import record_usage
 from ingestion import index, lexical
 from ingestion.models import Collection
 
@@ -61,12 +62,27 @@ def belonging(retrieved: list[dict]) -> list[dict]:
     return [{**s, "n": n} for n, s in enumerate(kept, start=1)]
 
 
-def history(conversation: Conversation, before: int | None = None) -> list[tuple[str, str]]:
-    messages = conversation.messages.all()
+Exchange = tuple[str, str, list[int] | None]  # role, content, the collections it searched
+
+
+def history(conversation: Conversation, before: int | None = None) -> list[Exchange]:
+    """The last turns, each with the ids of the collections its exchange searched (None when
+    no answer recorded it): endpoints.turns_for keeps restricted ones from external models."""
+    messages = conversation.messages.select_related("query")
     if before is not None:
         messages = messages.filter(id__lt=before)
-    recent = list(messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2])
-    return [(m.role, m.content) for m in reversed(recent)]
+    recent = list(reversed(messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2]))
+    turns: list[Exchange] = []
+    for i, m in enumerate(recent):
+        answer = m if m.role == Message.Role.ASSISTANT else next(iter(recent[i + 1 : i + 2]), None)
+        record = answer.query if answer is not None and answer.query_id else None
+        searched = [c["id"] for c in record.scope] if record is not None else None
+        turns.append((m.role, m.content, searched))
+    return turns
+
+
+def plain(turns: list[Exchange]) -> list[tuple[str, str]]:
+    return [(role, content) for role, content, _ in turns]
 
 
 def search_query(question: str, turns: list[tuple[str, str]]) -> dict[str, str]:
@@ -117,6 +133,7 @@ class ApiCall:
     turns: list[tuple[str, str]]
     collections: list[Collection]
     params: dict[str, Any]  # llm.params() with the client's allowed values, and what it ignored
+    model: str = ""  # the model the client named ("" or LLM_NAME: the default)
 
 
 def answer(
@@ -139,7 +156,9 @@ def answer(
     started = time.monotonic()
     replaced = None
     if api is not None:
-        turns, collections = api.turns, api.collections
+        # The client's own history: where it came from is unknown, so no external model sees it.
+        collections = api.collections
+        turns: list[Exchange] = [(role, content, None) for role, content in api.turns]
     else:
         assert conversation is not None
         replaced = last_exchange(conversation) if regenerates or edits else None
@@ -147,14 +166,27 @@ def answer(
         collections = list(conversation_scope.effective(user, conversation))
     generation = api.params if api is not None else llm.params()
     yield {"type": "status", "phase": "searching", "text": searching(collections)}
-    scope, retrieved, searched = retrieve(collections, question, turns)
+    # Follow-ups are rewritten by the built-in (local) model, whatever answers.
+    scope, retrieved, searched = retrieve(collections, question, plain(turns))
     best = max((s["score"] for s in retrieved), default=None)
     # Passages far from the question, or far below the best one, would only invite the model
     # to improvise, and would be listed as sources of an answer they have no part in.
     sources = belonging(retrieved)
     relevant = bool(sources)
+    # The scope decides which models may read it; the pick is used only if among them.
+    picked = api.model if api is not None else conversation.model if conversation else ""
+    hard = ""
+    if picked == endpoints.AUTO:
+        previous = latest_record(conversation) if conversation is not None else None
+        hard = endpoints.hard_reason(sources, regenerates or edits or previous)
+    decision = endpoints.decide(collections, picked, hard)
+    endpoint = decision.endpoint
+    generation = {**generation, "model": endpoint.model}
     language = lexical.language_of(question)  # the answer's too: the model is told to use it
-    messages = prompts.build_messages(question, sources, turns, language)
+    sent_turns = endpoints.turns_for(endpoint, turns)
+    if len(sent_turns) < len(turns):
+        decision.policy["history_withheld"] = len(turns) - len(sent_turns)
+    messages = prompts.build_messages(question, sources, sent_turns, language)
     checks: dict[str, Any] = {
         "language": language,
         **searched,
@@ -178,7 +210,9 @@ def answer(
             retrieved=retrieved,
             prompt=messages,
             prompt_version=prompts.PROMPT_VERSION,
-            model=settings.LLM_MODEL,
+            model=endpoint.model,
+            endpoint=endpoint.location,
+            policy=decision.policy,
             params=generation,
             grounding=checks,
             regenerates_ref=regenerates.pk if regenerates else None,
@@ -213,7 +247,7 @@ def answer(
             yield {"type": "status", "phase": "writing", "text": gettext("Writing…")}
             stopped = False
             # closing(): leaving the loop early closes the model's stream, and so its request.
-            with closing(llm.stream(messages, usage, generation)) as tokens:
+            with closing(llm.stream(messages, usage, generation, endpoint)) as tokens:
                 for text in tokens:
                     if stop_requested(record.pk):
                         stopped = True
@@ -266,6 +300,7 @@ def answer(
                 latency_ms=latency_ms,
                 grounding=record.grounding,
             )
+            record_usage(record, user, collections, endpoint)
         metrics.count_answer(
             record.channel,
             outcome,

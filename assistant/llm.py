@@ -1,4 +1,5 @@
-"""The only module that knows where the LLM is. vLLM's OpenAI-compatible API, streamed.
+"""The only module that talks to model servers: vLLM's (or any) OpenAI-compatible API, streamed.
+Which server answers is assistant/endpoints.py's decision; the built-in one when none is named.
 The server sets every generation parameter; nothing from the browser reaches the request."""
 
 from collections.abc import Generator
@@ -11,6 +12,8 @@ from django.utils.translation import gettext, gettext_noop
 
 if TYPE_CHECKING:
     from openai import OpenAI
+
+    from assistant.endpoints import Endpoint
 
 
 class LLMUnavailable(Exception):
@@ -46,17 +49,21 @@ def params() -> dict:
     }
 
 
+def client(endpoint: "Endpoint | None" = None) -> "OpenAI":
+    from assistant import endpoints
+
+    endpoint = endpoint or endpoints.builtin()
+    timeouts = (settings.LLM_READ_TIMEOUT, settings.LLM_CONNECT_TIMEOUT)
+    return connection(endpoint.base_url, endpoint.api_key(), *timeouts)
+
+
 @cache
-def client() -> "OpenAI":
+def connection(base_url: str, api_key: str, read: float, connect: float) -> "OpenAI":
+    """One client (and its connection pool) per server, key and timeouts."""
     from openai import OpenAI, Timeout
 
-    timeout = Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
-    return OpenAI(
-        base_url=settings.LLM_BASE_URL,
-        api_key=settings.LLM_API_KEY,
-        timeout=timeout,
-        max_retries=0,
-    )
+    timeout = Timeout(read, connect=connect)
+    return OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
 
 
 def unavailable(exc: Exception) -> LLMUnavailable:
@@ -76,7 +83,10 @@ def unavailable(exc: Exception) -> LLMUnavailable:
 
 
 def stream(
-    messages: list[dict[str, str]], usage: Usage, generation: dict | None = None
+    messages: list[dict[str, str]],
+    usage: Usage,
+    generation: dict | None = None,
+    endpoint: "Endpoint | None" = None,
 ) -> Generator[str]:
     """Yield text as the model produces it; fill `usage` when the stream ends. Closing the
     generator early (stop, browser gone) closes the connection, which makes vLLM abort the
@@ -84,12 +94,15 @@ def stream(
     import openai
 
     try:
-        response = client().chat.completions.create(  # type: ignore[call-overload]
+        wanted = {k: v for k, v in (generation or params()).items() if k in PARAMS}
+        if endpoint is not None:
+            wanted["model"] = endpoint.model
+        response = client(endpoint).chat.completions.create(  # type: ignore[call-overload]
             messages=messages,
             stream=True,
             stream_options={"include_usage": True},
             # An API call's own max_tokens and temperature, within bounds (assistant/api.py).
-            **{k: v for k, v in (generation or params()).items() if k in PARAMS},
+            **wanted,
         )
         try:
             for event in response:
@@ -144,16 +157,21 @@ def ping() -> str:
 
 
 def complete_json(
-    messages: list[dict[str, str]], schema: dict, name: str, max_tokens: int, usage: Usage
+    messages: list[dict[str, str]],
+    schema: dict,
+    name: str,
+    max_tokens: int,
+    usage: Usage,
+    endpoint: "Endpoint | None" = None,
 ) -> str:
     """A non-streamed completion decoded under a JSON schema (vLLM's structured outputs): the
     text parses and follows `schema` unless it was cut at max_tokens. Fills `usage`."""
     import openai
 
     try:
-        response = client().chat.completions.create(  # type: ignore[call-overload]
+        response = client(endpoint).chat.completions.create(  # type: ignore[call-overload]
             messages=messages,
-            model=settings.LLM_MODEL,
+            model=endpoint.model if endpoint else settings.LLM_MODEL,
             max_tokens=max_tokens,
             temperature=0,
             response_format={

@@ -14,6 +14,9 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     pinned = models.BooleanField(default=False)  # listed first in the sidebar
+    # The model picked for it: a registry name, "auto", or "" for the default. Each question
+    # uses it only if the policy allows it for the scope then (assistant/endpoints.py).
+    model = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -104,6 +107,74 @@ class AccessToken(models.Model):
 
 
 # The audit trail's models live with it, in the same app: their tables and hashes are unchanged.
+class ModelEndpoint(models.Model):
+    """An OpenAI-compatible model server an admin registered. The built-in default (LLM_*
+    settings, the local vLLM server) is not a row: see assistant/endpoints.py."""
+
+    class Location(models.TextChoices):
+        ON_PREMISES = "on_premises", _("On premises")
+        EXTERNAL = "external", _("External")
+
+    name = models.CharField(max_length=100, unique=True)  # what users pick and the API lists
+    base_url = models.URLField(max_length=500)
+    model = models.CharField(max_length=200)  # the name the server knows it by
+    # Never the key itself: the name of an environment variable, or a file, that holds it.
+    api_key_env = models.CharField(max_length=100, blank=True)
+    api_key_file = models.CharField(max_length=500, blank=True)
+    context_length = models.PositiveIntegerField(default=8192)
+    location = models.CharField(max_length=12, choices=Location.choices)
+    # Prices per million tokens, in the currency of COST_CURRENCY; on-premises models' prices are
+    # usually 0 (their usage is then also priced at the external models' prices: "saved").
+    input_price = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    output_price = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    enabled = models.BooleanField(default=True)
+    default = models.BooleanField(default=False)  # offered first; at most one
+    hard_questions = models.BooleanField(default=False)  # where "Auto" sends hard questions
+    # Internal collections whose passages this external model may read (restricted: never).
+    approved_collections = models.ManyToManyField(
+        "ingestion.Collection", blank=True, related_name="approved_models"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupBudget(models.Model):
+    """The most tokens (prompt and completion) a group's members may use in a calendar month."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="budget")
+    monthly_tokens = models.PositiveBigIntegerField()
+
+
+class Usage(models.Model):
+    """What one answer (chat, API, or a batch job's document) used, kept for the usage page and
+    budgets: no content, so it outlives audit retention."""
+
+    created_at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    collections = models.ManyToManyField("ingestion.Collection", blank=True, related_name="+")
+    channel = models.CharField(max_length=8)
+    model = models.CharField(max_length=100)  # the registry name
+    location = models.CharField(max_length=12, choices=ModelEndpoint.Location.choices)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    record = models.OneToOneField(
+        "assistant.QueryRecord", null=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
 from assistant.audit.models import AuditEvent, Chained, ChainHead, QueryRecord  # noqa: E402
 from assistant.batch.models import BatchJob, BatchResult, BatchRun  # noqa: E402
 

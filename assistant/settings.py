@@ -364,6 +364,9 @@ BM25_B = env_float("BM25_B", 0.75)
 BM25_AVG_TERMS = env_float("BM25_AVG_TERMS", 100.0)  # typical terms per chunk, for length norm
 
 # --- LLM: vLLM's OpenAI-compatible server ----------------------------------------------------
+# The built-in model: the local vLLM server, always on premises, named LLM_NAME in the model
+# picker, the API and query records. Admins register more on /models/ (assistant/endpoints.py).
+LLM_NAME = env_str("LLM_NAME", "enclave")
 LLM_BASE_URL = env_str("LLM_BASE_URL", "http://127.0.0.1:8001/v1")
 LLM_MODEL = env_str("LLM_MODEL", "SmolLM2-135M-Instruct")
 LLM_API_KEY = env_str("LLM_API_KEY", "not-needed")
@@ -372,7 +375,12 @@ LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2)
 LLM_TOP_P = env_float("LLM_TOP_P", 0.9)
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0)
 LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 60.0)  # longest silence between tokens
+LLM_CONTEXT_LENGTH = env_int("LLM_CONTEXT_LENGTH", 4096)
 HISTORY_TURNS = env_int("HISTORY_TURNS", 4)
+# "Auto" sends a question to a model marked for hard questions when its passages span this many
+# documents (or the previous answer failed its grounding check).
+ROUTE_MIN_DOCUMENTS = env_int("ROUTE_MIN_DOCUMENTS", 3)
+COST_CURRENCY = env_str("COST_CURRENCY", "USD")  # of the registry's prices, on the usage page
 
 # --- batch jobs: an instruction over every document of a collection (assistant/batch) -------
 # Requests one run keeps in flight at once, so vLLM's continuous batching has work to batch.

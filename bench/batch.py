@@ -186,7 +186,7 @@ def main() -> None:
     concurrency = args.concurrency or settings.BATCH_CONCURRENCY
     url, process = start_llm(args.llm_url)
     settings.LLM_BASE_URL = url
-    llm.client.cache_clear()
+    llm.connection.cache_clear()
     try:
         owner = User.objects.create(username="bench", is_superuser=True)
         collection = Collection.objects.create(name="Bench")

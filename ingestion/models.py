@@ -22,6 +22,15 @@ class Collection(models.Model):
     legal_hold = models.BooleanField(default=False)
     # Questions offered on an empty chat to its readers, one a line; set by its managers.
     starters = models.TextField(blank=True)
+
+    class Sensitivity(models.TextChoices):
+        RESTRICTED = "restricted", _("Restricted: on-premises models only")
+        INTERNAL = "internal", _("Internal: on-premises, or external models approved for it")
+
+    # Which model servers may read its passages (assistant/endpoints.py); restricted by default.
+    sensitivity = models.CharField(
+        max_length=10, choices=Sensitivity.choices, default=Sensitivity.RESTRICTED
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -46,7 +46,7 @@ def clean_index() -> Iterator[None]:
     """Each test starts with an empty vector index, and with fresh cached clients."""
     empty_index()
     yield
-    llm.client.cache_clear()
+    llm.connection.cache_clear()
 
 
 @pytest.fixture(params=["edge", "server"])
@@ -138,7 +138,7 @@ def fake_llm(settings) -> Iterator[FakeLLM]:
     fake = FakeLLM()
     settings.LLM_BASE_URL = fake.url
     settings.LLM_READ_TIMEOUT = 1.0
-    llm.client.cache_clear()
+    llm.connection.cache_clear()
     yield fake
     fake.close()
 
@@ -170,7 +170,7 @@ def vllm_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def real_llm(settings, vllm_url) -> str:
     settings.LLM_BASE_URL = vllm_url
-    llm.client.cache_clear()
+    llm.connection.cache_clear()
     return vllm_url
 
 

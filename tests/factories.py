@@ -1,6 +1,7 @@
 """Plain make_* helpers for test data. Documents are made here, not read from ../shared."""
 
 import io
+import time
 from collections.abc import Iterable
 from functools import cache
 
@@ -8,7 +9,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from ingestion import documents
+from ingestion import documents, pipeline
 from ingestion.models import Collection, Document
 
 PASSWORD = "correct-horse-battery"
@@ -50,6 +51,18 @@ def make_document(
     collection: Collection, name: str, content: bytes, *, user: User | None = None
 ) -> Document:
     return documents.upload(collection, [SimpleUploadedFile(name, content)], user)[0]
+
+
+def ingest_now(document_id: int, timeout: float = 120) -> None:
+    """Ingest in this process, as a worker would. When the test stack's Celery worker already
+    holds the document (its upload enqueued it), wait for that run instead of racing it."""
+    if not pipeline.ingest(document_id):
+        return
+    deadline = time.monotonic() + timeout
+    while not (document := Document.objects.get(pk=document_id)).is_finished:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{document} still {document.status} after {timeout} s")
+        time.sleep(0.2)
 
 
 def make_pdf(pages: list[str], *, password: str | None = None) -> bytes:

@@ -16,9 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assistant.models import AccessToken, AuditEvent, QueryRecord
-from ingestion import pipeline
 from tests.conftest import login, read_events
-from tests.factories import make_auditor, make_document, make_pdf, make_user
+from tests.factories import make_auditor, make_document, make_pdf, make_user, ingest_now
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -34,7 +33,7 @@ def library(people):
     )
     secret = make_document(people.sales, "sales.txt", f"{CANARY}: refunds take 3 days.".encode())
     for document in (policy, secret):
-        pipeline.ingest(document.pk)
+        ingest_now(document.pk)
     return policy, secret
 
 
@@ -425,13 +424,15 @@ def test_api_records_are_chained_with_their_channel_and_token(people, library, f
     assert audit.verify() == (AuditEvent.objects.count() + 1, None)
     record = QueryRecord.objects.get()
     # The channel and the token are covered by the row's hash: changing either breaks it.
-    for field, value in (("channel", "chat"), ("token_ref", record.token_ref + 1)):
+    # So is the model policy that chose its server.
+    changes = [("channel", "chat"), ("token_ref", record.token_ref + 1), ("endpoint", "external")]
+    for field, value in [*changes, ("policy", {**record.policy, "model": "other"})]:
         forged = QueryRecord.objects.get()
         setattr(forged, field, value)
         assert audit.row_hash(forged) != record.hash, field
-    # A chat record hashes as records did before the API existed, so those still verify.
+    # A chat record hashes as records did before the API and the policy, so those still verify.
     chat = QueryRecord.objects.get()
-    chat.channel, chat.token_ref = "chat", None
+    chat.channel, chat.token_ref, chat.policy = "chat", None, {}
     before_the_api = {
         "table": "assistant.queryrecord",
         "seq": chat.seq,

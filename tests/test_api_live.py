@@ -6,8 +6,7 @@ import pytest
 from django.urls import reverse
 
 from assistant.models import QueryRecord
-from ingestion import pipeline
-from tests.factories import make_document, make_pdf
+from tests.factories import make_document, make_pdf, ingest_now
 from tests.test_api import make_token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live, pytest.mark.embedded]
@@ -23,7 +22,7 @@ def test_the_openai_client_gets_answers_with_sources_from_vllm(
     live_server, people, real_llm
 ) -> None:
     document = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     client = openai.OpenAI(
         base_url=f"{live_server.url}/v1", api_key=make_token(people.teammate), max_retries=0
     )

@@ -5,8 +5,7 @@ import os
 import pytest
 from playwright.sync_api import Page, expect
 
-from ingestion import pipeline
-from tests.factories import PASSWORD, make_document, make_pdf
+from tests.factories import PASSWORD, make_document, make_pdf, ingest_now
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test
@@ -19,7 +18,7 @@ PAGES = ["Cover.", "Meal allowance.\nThe daily meal allowance abroad is 60 euros
 @pytest.fixture
 def travel_policy(people):
     document = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     return document
 
 

@@ -14,8 +14,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from assistant.batch import jobs
-from ingestion import pipeline
-from tests.factories import make_document
+from tests.factories import make_document, ingest_now
 from tests.test_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -62,7 +61,7 @@ def mailroom(people, fake_llm, settings):
     settings.LLM_READ_TIMEOUT = 10.0
     fake_llm.reply = answer
     for name, text in DOCUMENTS.items():
-        pipeline.ingest(make_document(people.legal, name, text.encode(), user=people.owner).pk)
+        ingest_now(make_document(people.legal, name, text.encode(), user=people.owner).pk)
     people.owner.user_permissions.add(Permission.objects.get(codename="view_queryrecord"))
     return fake_llm
 

@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import AuditEvent, QueryRecord
-from ingestion import pipeline
-from tests.factories import make_document, make_pdf
+from tests.factories import make_document, make_pdf, ingest_now
 from tests.test_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -28,7 +27,7 @@ def refunds(people):
     document = make_document(
         people.legal, "refunds.pdf", make_pdf(["Cover.", "Refunds take 14 days."])
     )
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     return document
 
 

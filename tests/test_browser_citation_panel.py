@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import Conversation, Message
-from ingestion import index, pipeline
-from tests.factories import make_document, make_pdf
+from ingestion import index
+from tests.factories import make_document, make_pdf, ingest_now
 from tests.test_browser import PAGES, sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -19,7 +19,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def conversation(people) -> Conversation:
     """The teammate's conversation whose answer cites page 2 of the travel policy."""
     document = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     hits = index.search("daily meal allowance abroad", [people.legal.pk], 5)
     hit = next(h for h in hits if "60 euros" in h.text)
     conversation = Conversation.objects.create(user=people.teammate, title="Meals")

@@ -6,9 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import Feedback
-from ingestion import pipeline
 from tests.assistant.test_feedback import make_answer
-from tests.factories import make_document, make_pdf
+from tests.factories import make_document, make_pdf, ingest_now
 from tests.test_browser import PAGES, sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -65,7 +64,7 @@ def test_a_just_streamed_answer_takes_feedback_without_a_reload(
     page: Page, live_server, people, fake_llm
 ) -> None:
     document = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     sign_in(page, live_server.url, "teammate")
     page.fill("textarea[name=question]", "What is the daily meal allowance abroad?")
     page.keyboard.press("Enter")

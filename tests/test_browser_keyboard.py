@@ -7,8 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import Feedback, QueryRecord
-from ingestion import pipeline
-from tests.factories import PASSWORD, make_document, make_user
+from tests.factories import PASSWORD, make_document, make_user, ingest_now
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -23,7 +22,7 @@ def reader(people):
         (people.legal, b"Meals abroad: 60 euros."),
         (people.sales, b"Meals: 9 euros."),
     ]:
-        pipeline.ingest(make_document(collection, "meals.txt", text).pk)
+        ingest_now(make_document(collection, "meals.txt", text).pk)
     return make_user("both", groups=["Legal", "Sales"])
 
 

@@ -11,8 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, ViewportSize, expect
 
 from assistant.audit.models import QueryRecord
-from ingestion import pipeline
-from tests.factories import PASSWORD, make_auditor, make_document, make_pdf, make_user
+from tests.factories import PASSWORD, make_auditor, make_document, make_pdf, make_user, ingest_now
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -97,7 +96,7 @@ def site(people, fake_llm):
     """A ready document, an auditor and a superuser; the teammate has asked one question."""
     pages = ["Cover.", "Meal allowance.\nThe daily meal allowance abroad is 60 euros."]
     document = make_document(people.legal, "travel.pdf", make_pdf(pages))
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     fake_llm.tokens = ANSWER
     people.auditor = make_auditor()
     people.root = make_user("root", is_superuser=True, is_staff=True)

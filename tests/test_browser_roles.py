@@ -13,9 +13,8 @@ from playwright.sync_api import Page, Response, expect
 
 from assistant import llm
 from assistant.models import Conversation, Feedback, Message, QueryRecord
-from ingestion import pipeline
 from tests.conftest import login, read_events
-from tests.factories import make_auditor, make_document, make_group, make_pdf, make_user
+from tests.factories import make_auditor, make_document, make_group, make_pdf, make_user, ingest_now
 from tests.fake_llm import FakeLLM
 from tests.test_browser import PAGES, count_streamed_tokens, sign_in
 from tests.test_browser_organise import make_conversation
@@ -39,8 +38,8 @@ def company(people):
     both, the owner manages Legal; an auditor and a superuser exist."""
     people.teammate.groups.add(make_group("Sales"))
     people.travel = make_document(people.legal, "travel.pdf", make_pdf(PAGES))
-    pipeline.ingest(people.travel.pk)
-    pipeline.ingest(make_document(people.sales, "prices.txt", b"Meals: 9 euros a day.").pk)
+    ingest_now(people.travel.pk)
+    ingest_now(make_document(people.sales, "prices.txt", b"Meals: 9 euros a day.").pk)
     people.auditor = make_auditor()
     people.root = make_user("root", is_superuser=True, is_staff=True)
     return people
@@ -169,7 +168,7 @@ def test_an_employee_asks_checks_rates_reworks_finds_and_changes_language(
 
     # Edit the question and resend it; the (slow, fake) answer is stopped halfway.
     settings.LLM_BASE_URL = slow_llm.url
-    llm.client.cache_clear()
+    llm.connection.cache_clear()
     page.locator("article.msg.user button.edit-question").click()
     editor = page.get_by_label("Edit your question")
     expect(editor).to_have_value(QUESTION)

@@ -6,8 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import AuditEvent, Conversation, QueryRecord
-from ingestion import pipeline
-from tests.factories import make_document, make_user
+from tests.factories import make_document, make_user, ingest_now
 from tests.test_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -21,7 +20,7 @@ def reader(people):
         (people.legal, b"Meals abroad: 60 euros."),
         (people.sales, b"Meals: 9 euros."),
     ]:
-        pipeline.ingest(make_document(collection, "meals.txt", text).pk)
+        ingest_now(make_document(collection, "meals.txt", text).pk)
     return make_user("both", groups=["Legal", "Sales"])
 
 

@@ -16,9 +16,8 @@ from playwright.sync_api import Page, expect
 
 from assistant import prompts
 from assistant.models import Conversation, QueryRecord
-from ingestion import pipeline
 from tests.conftest import login, read_events
-from tests.factories import make_collection, make_document, make_user
+from tests.factories import make_collection, make_document, make_user, ingest_now
 from tests.test_browser import sign_in
 
 pytestmark = pytest.mark.embedded
@@ -127,7 +126,7 @@ def injected(db):
         make_document(b, "b.txt", f"Travel and expenses of team B: {canary}.".encode()),
     ]
     for document in documents:
-        pipeline.ingest(document.pk)
+        ingest_now(document.pk)
         document.refresh_from_db()
         assert document.status == "ready", (document, document.error)
     alice = make_user(f"alice-{secrets.token_hex(3)}", groups=["Team A"])
@@ -256,7 +255,7 @@ def test_hostile_documents_and_output_show_as_text_and_fetch_nothing(
     securitypolicyviolation listener installed before the page's scripts collects no CSP
     violation at all."""
     document = make_document(people.legal, "policy.txt", HOSTILE_DOCUMENT.encode())
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     fake_llm.tokens = HOSTILE_ANSWER
     outside, dialogs = watch(page, live_server.url)
     sign_in(page, live_server.url, "teammate")
@@ -337,7 +336,7 @@ def test_what_is_sent_to_the_model_holds_no_secret_host_or_user(
     the list of users."""
     settings.METRICS_TOKEN = "metrics-" + secrets.token_hex(8)
     document = make_document(people.legal, "policy.txt", b"The allowance is 60 euros a day.")
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     client = login(people.teammate)
     read_events(client.post(reverse("chat:ask_new"), {"question": EXTRACTION[0]}))
     conversation = Conversation.objects.get()
@@ -388,7 +387,7 @@ def test_no_answer_or_prompt_ever_carries_another_users_conversation(db, people,
     them whether read, asked in or regenerated. History is loaded by the conversation's owner
     only (assistant/access.py own_conversation)."""
     document = make_document(people.sales, "s.txt", b"Sales targets are set every quarter.")
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     fake_llm.mode = "echo"
     private = f"PRIVATE-QUESTION-{secrets.token_hex(4)}"
     read_events(

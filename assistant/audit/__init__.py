@@ -42,9 +42,11 @@ RECORD_FIELDS = (
 # Links to an earlier record, hashed only when set: records chained before they existed keep
 # their hashes, and setting or clearing one later still breaks the row's hash.
 RECORD_LINK_FIELDS = ("regenerates_ref", "edits_ref")
-# Where a question came from, hashed the same way: only when it is not the chat (the API, and
-# its token), so records chained before the API keep their hashes.
-RECORD_ORIGIN_DEFAULTS: dict[str, Any] = {"channel": "chat", "token_ref": None}
+# Where a question came from and the model policy that chose its server, hashed the same way:
+# only when not the default, so records chained before the API and the policy keep their hashes.
+RECORD_ORIGIN_DEFAULTS: dict[str, Any] = {
+    "channel": "chat", "token_ref": None, "endpoint": "on_premises", "policy": {},
+}  # fmt: skip
 
 
 def canonical(value: Any) -> bytes:

@@ -75,6 +75,10 @@ class QueryRecord(Chained):
     # Where the question came from: the chat, or the API with the id of the token it used.
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.CHAT)
     token_ref = models.BigIntegerField(null=True, blank=True)
+    # Which kind of model server answered (on premises or external) and the rule that allowed it
+    # for this scope: {"rule", "picked", "restricted", "route"} (assistant/endpoints.py).
+    endpoint = models.CharField(max_length=12, default="on_premises")
+    policy = models.JSONField(default=dict, blank=True)
 
     CONTENT_FIELDS = ("question", "retrieved", "prompt", "answer", "grounding")
 

@@ -8,9 +8,8 @@ from django.urls import reverse
 
 from assistant import audit, chat
 from assistant.models import AuditEvent, Conversation, QueryRecord
-from ingestion import pipeline
 from tests.conftest import login, read_events
-from tests.factories import make_auditor, make_document, make_pdf
+from tests.factories import make_auditor, make_document, make_pdf, ingest_now
 
 pytestmark = pytest.mark.embedded
 
@@ -22,7 +21,7 @@ def library(people):
     policy = make_document(
         people.legal, "refunds.pdf", make_pdf(["Cover page.", "Refunds take 14 days."])
     )
-    pipeline.ingest(policy.pk)
+    ingest_now(policy.pk)
     return policy
 
 
@@ -188,8 +187,11 @@ def test_links_are_hashed_when_set_and_unlinked_records_keep_their_hash(
     conversation = Conversation.objects.get()
     read_events(login(people.teammate).post(reverse("chat:regenerate", args=[conversation.pk])))
     first, second = QueryRecord.objects.order_by("id")
-    # An unlinked record hashes exactly as every record did before links existed.
-    before_links = {f: getattr(first, f) for f in audit.RECORD_FIELDS}
+    # An unlinked record hashes exactly as every record did before links existed (with the
+    # model policy that every record now has).
+    origin = [f for f, d in audit.RECORD_ORIGIN_DEFAULTS.items() if getattr(first, f) != d]
+    assert origin == ["policy"]
+    before_links = {f: getattr(first, f) for f in (*audit.RECORD_FIELDS, *origin)}
     body = {"table": "assistant.queryrecord", "seq": first.seq, "prev": first.prev_hash}
     body |= {"content": first.content_hash, "fields": before_links}
     assert first.hash == audit.sha256(audit.canonical(body))

@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 
 from assistant.models import Conversation, Message, QueryRecord
-from ingestion import index, pipeline
+from ingestion import index
 from tests.conftest import login, read_events
-from tests.factories import make_document, make_pdf, make_user
+from tests.factories import make_document, make_pdf, make_user, ingest_now
 
 pytestmark = pytest.mark.embedded
 
@@ -21,7 +21,7 @@ def library(people):
     )
     secret = make_document(people.sales, "sales.txt", b"SECRET-CANARY: refunds take 3 days.")
     for document in (policy, secret):
-        pipeline.ingest(document.pk)
+        ingest_now(document.pk)
     return policy, secret
 
 

@@ -16,8 +16,7 @@ from assistant.audit.models import AuditEvent, QueryRecord
 from assistant.batch import jobs, work
 from assistant.batch.models import BatchJob, BatchResult, BatchRun
 from assistant.batch.schema import BadSpec
-from ingestion import pipeline
-from tests.factories import make_document, make_user
+from tests.factories import make_document, make_user, ingest_now
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 Run, Result = BatchRun.Status, BatchResult.Status
@@ -77,7 +76,7 @@ def documents(people):
     made = {}
     for name, text in DOCUMENTS.items():
         document = make_document(people.legal, name, text.encode(), user=people.owner)
-        pipeline.ingest(document.pk)
+        ingest_now(document.pk)
         document.refresh_from_db()
         made[document.title] = document
     return made
@@ -368,7 +367,7 @@ def test_a_spec_that_cannot_run_is_refused(people, kind: str, spec: dict) -> Non
 
 def test_a_preview_runs_on_the_first_three_documents(people, documents, fake) -> None:
     extra = make_document(people.legal, "fourth.txt", b"Invoice 9. Total due: 5 euros.")
-    pipeline.ingest(extra.pk)
+    ingest_now(extra.pk)
     run = run_all(make_job(people), people.owner, preview=True)
 
     assert run.preview and run.results.count() == 3 and run.status == Run.DONE

@@ -7,8 +7,7 @@ import pytest
 
 from assistant.batch import jobs, schema
 from assistant.batch.models import BatchResult, BatchRun
-from ingestion import pipeline
-from tests.factories import make_document
+from tests.factories import make_document, ingest_now
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live, pytest.mark.embedded]
 
@@ -20,7 +19,7 @@ INVOICE = (
 
 def test_the_real_server_answers_in_the_jobs_schema(people, real_llm) -> None:
     document = make_document(people.legal, "invoice.txt", INVOICE, user=people.owner)
-    pipeline.ingest(document.pk)
+    ingest_now(document.pk)
     fields = [
         {"name": "total", "type": "number", "description": "total amount due"},
         {"name": "due date", "type": "date", "description": "payment due date"},

@@ -15,7 +15,7 @@ from ingestion import index, pipeline
 from ingestion.models import Document, Tombstone
 from ingestion.uploads import SizeLimit
 from tests.conftest import login, shared_fixture
-from tests.factories import make_pdf, make_zip
+from tests.factories import make_pdf, make_zip, ingest_now
 
 Status = Document.Status
 
@@ -27,7 +27,7 @@ def post(client, collection, files, **extra):
 
 def ingest_all() -> None:
     for pk in Document.objects.filter(status=Status.QUEUED).values_list("pk", flat=True):
-        pipeline.ingest(pk)
+        ingest_now(pk)
 
 
 def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:
@@ -48,7 +48,7 @@ def test_a_zip_becomes_documents_that_keep_their_folders(people) -> None:
     unsafe = [d for d in rows.values() if "unsafe path" in d.error]
     assert len(unsafe) == 2 and all(not d.file for d in unsafe)
     assert len(rows) == 4  # the resource fork is dropped silently
-    pipeline.ingest(leave.pk)
+    ingest_now(leave.pk)
     leave.refresh_from_db()
     assert leave.status == Status.READY and index.count(leave.pk) == leave.chunks
 
@@ -106,7 +106,7 @@ def test_a_changed_file_replaces_the_old_version_once_ready(people) -> None:
     assert new.replaces_id == old.pk
     # Until the new version is written, the old one still answers.
     assert index.count(old.pk) == old.chunks > 0
-    pipeline.ingest(new.pk)
+    ingest_now(new.pk)
     assert not Document.objects.filter(pk=old.pk).exists()
     assert index.count(old.pk) == 0 and index.count(new.pk) > 0
     assert AuditEvent.objects.filter(action="delete", detail__superseded_by=new.pk).exists()
@@ -194,7 +194,7 @@ def test_mail_attachments_become_documents_of_their_own(people) -> None:
     # A redelivered parse of the mail adds no second copy.
     mail_doc = Document.objects.get(original_name="m.eml")
     Document.objects.filter(pk=mail_doc.pk).update(status=Status.QUEUED)
-    pipeline.ingest(mail_doc.pk)
+    ingest_now(mail_doc.pk)
     assert Document.objects.filter(original_name="fake-attachment.txt").count() == 1
 
 
@@ -313,12 +313,12 @@ def upload_version(client, collection, text: bytes) -> Document:
 def test_a_ready_version_retires_every_older_one_past_a_failed_one(people) -> None:
     client = login(people.owner)
     v1 = upload_version(client, people.legal, b"Version one.")
-    pipeline.ingest(v1.pk)
+    ingest_now(v1.pk)
     v2 = upload_version(client, people.legal, b"Version two.")
     Document.objects.filter(pk=v2.pk).update(status=Status.FAILED, error="broken")
     v3 = upload_version(client, people.legal, b"Version three.")
     assert v3.replaces_id == v2.pk  # the newest earlier upload, failed or not
-    pipeline.ingest(v3.pk)
+    ingest_now(v3.pk)
     assert not Document.objects.filter(pk=v1.pk).exists() and index.count(v1.pk) == 0
     assert [h.text for h in index.search("version", [people.legal.pk], 5)] == ["Version three."]
 
@@ -326,12 +326,12 @@ def test_a_ready_version_retires_every_older_one_past_a_failed_one(people) -> No
 def test_an_older_version_finishing_last_is_retired_not_the_newer(people) -> None:
     client = login(people.owner)
     v1 = upload_version(client, people.legal, b"Version one.")
-    pipeline.ingest(v1.pk)
+    ingest_now(v1.pk)
     v2 = upload_version(client, people.legal, b"Version two.")
     v3 = upload_version(client, people.legal, b"Version three.")
     pipeline.ingest(v3.pk)  # the newest finishes first
     assert not Document.objects.filter(pk=v1.pk).exists()
-    pipeline.ingest(v2.pk)
+    ingest_now(v2.pk)
     assert list(Document.objects.values_list("pk", flat=True)) == [v3.pk]
     assert index.count(v2.pk) == 0 and index.count(v3.pk) > 0
 
