@@ -147,6 +147,13 @@ class AuditEvent(Chained):
         BATCH_RUN_RESUMED = "batch_run_resumed"
         BATCH_RUN_CANCELLED = "batch_run_cancelled"
         BATCH_RUN_FINISHED = "batch_run_finished"
+        # Models and policy (assistant/endpoints.py, assistant/usage.py).
+        MODEL_REGISTERED = "model_registered"
+        MODEL_CHANGED = "model_changed"
+        SENSITIVITY_CHANGED = "sensitivity_changed"
+        MODEL_PICKED = "model_picked"
+        BUDGET_CHANGED = "budget_changed"
+        BUDGET_EXCEEDED = "budget_exceeded"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_ref = models.BigIntegerField(null=True, db_index=True)

@@ -28,6 +28,9 @@ class BatchJob(models.Model):
     collections = models.ManyToManyField("ingestion.Collection", related_name="batch_jobs")
     spec = models.JSONField(default=dict)
     instruction = models.TextField(blank=True)  # extra words from the owner, added to the prompt
+    # The model picked ("" the default); each run uses it only if the policy allows it for the
+    # job's collections then (assistant/endpoints.py).
+    model = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
