@@ -102,6 +102,8 @@ def may_read(endpoint: Endpoint, collections: Sequence[Collection]) -> bool:
     and approved for it (a restricted collection, never)."""
     if not endpoint.external:
         return True
+    if endpoint.pk is None:
+        return False
     approved = set(
         ModelEndpoint.approved_collections.through.objects.filter(
             modelendpoint_id=endpoint.pk
@@ -165,14 +167,16 @@ def refusal(picked: str, restricted: list[int]) -> str:
     return "not approved for every collection in scope"
 
 
-def turns_for(endpoint: Endpoint, exchanges: Iterable[tuple[str, str, list[int]]]) -> list:
+def turns_for(
+    endpoint: Endpoint, exchanges: Iterable[tuple[str, str, list[int] | None]]
+) -> list[tuple[str, str]]:
     """The conversation's earlier turns an endpoint may see: for an external one, only
     exchanges whose every searched collection it may read now (a question asked over a
     restricted collection, and its answer, never travel)."""
     exchanges = list(exchanges)
     if not endpoint.external:
         return [(role, content) for role, content, _ in exchanges]
-    ids = {pk for _, _, scope in exchanges for pk in scope}
+    ids = {pk for _, _, scope in exchanges for pk in scope or ()}
     readable = Collection.objects.filter(pk__in=ids)
     cleared = {c.pk for c in readable if may_read(endpoint, [c])}
     return [

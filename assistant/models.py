@@ -148,6 +148,9 @@ class GroupBudget(models.Model):
     group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="budget")
     monthly_tokens = models.PositiveBigIntegerField()
 
+    def __str__(self) -> str:
+        return f"{self.group}: {self.monthly_tokens} tokens a month"
+
 
 class Usage(models.Model):
     """What one answer (chat, API, or a batch job's document) used, kept for the usage page and
@@ -173,6 +176,9 @@ class Usage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.username} on {self.model}: {self.prompt_tokens}+{self.completion_tokens}"
 
 
 from assistant.audit.models import AuditEvent, Chained, ChainHead, QueryRecord  # noqa: E402

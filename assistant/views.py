@@ -1,6 +1,7 @@
 import json
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -19,7 +20,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, chat, conversations, ratelimit, readiness, scope
+from assistant import access, audit, chat, conversations, ratelimit, readiness, scope, usage
 from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message, QueryRecord
 
@@ -98,6 +99,20 @@ def too_long(question: str) -> HttpResponseBadRequest | None:
     )
 
 
+def within_budget(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Refuse a question before anything is stored when a group of the asker's has spent its
+    month's tokens: a 429 whose plain-text body the chat shows as it is (like a rate limit)."""
+
+    @wraps(view)
+    def checked(request: AuthedRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+        if message := usage.over_budget(request.user):
+            audit.record(audit.Action.BUDGET_EXCEEDED, request.user, request=request)
+            return HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 def sse(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -105,6 +120,7 @@ def sse(event: str, data: dict) -> bytes:
 @login_required
 @require_POST
 @ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking")
+@within_budget
 def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpResponseBase:
     """Stream the answer as server-sent events over the POST response."""
     question = request.POST.get("question", "").strip()
@@ -229,6 +245,7 @@ def latest_question(
 @login_required
 @require_POST
 @ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking")
+@within_budget
 def answer_regenerate(request: AuthedRequest, conversation_id: int) -> HttpResponseBase:
     """Ask the conversation's last question again, in place of its answer."""
     conversation, record = latest_question(request, conversation_id)
@@ -239,6 +256,7 @@ def answer_regenerate(request: AuthedRequest, conversation_id: int) -> HttpRespo
 @login_required
 @require_POST
 @ratelimit.per_user("RATE_LIMIT_QUESTIONS", "asking")
+@within_budget
 def question_edit(request: AuthedRequest, conversation_id: int) -> HttpResponseBase:
     """Ask the conversation's last question in edited words, in place of the original."""
     question = request.POST.get("question", "").strip()
