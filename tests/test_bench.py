@@ -132,3 +132,9 @@ def test_the_filings_benchmark_reports_ready_pdfs_and_recall() -> None:
         assert re.search(rf"\| {re.escape(path)} \| [01]\.\d{{3}} \|", out)
     assert re.search(r"Enclave hybrid / dense only: \d+\.\d\d", out)
     assert re.search(r"every PDF ready \(2/2\), recall@5 >= 0.85 \(search [01]\.\d{3}, shown", out)
+
+
+def test_the_streaming_benchmark_compares_the_token_reader_with_the_openai_client() -> None:
+    out = bench("--rounds", "1", "--tokens", "200", script="bench/stream.py")
+    assert "OpenAI client (baseline)" in out
+    assert re.search(r"ratio baseline / ours:\s+\d+\.\d+×", out), out
