@@ -1,7 +1,9 @@
 """The OpenAI-compatible API under /v1/, for the official `openai` client, curl and tools that
 speak it. Only personal access tokens authenticate here (assistant/tokens.py): the session
 cookie is never read, so no CSRF token is asked for. Answers come from chat.answer(), the chat's
-own path: the same scope rules, retrieval, prompt, grounding and query record (channel "api")."""
+own path: the same scope rules, retrieval, prompt, grounding and query record (channel "api").
+The body's `model` names a model of the registry (assistant/endpoints.py) or "auto"; one the
+policy does not allow over the token's collections is refused, never called."""
 
 import json
 import logging
@@ -18,12 +20,13 @@ from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from assistant import audit, chat, llm, openapi, ratelimit, tokens
+from assistant import audit, chat, endpoints, llm, openapi, ratelimit, tokens
 from assistant.models import AccessToken, QueryRecord
+from assistant.usage import over_budget
+from ingestion.models import Collection
 
 log = logging.getLogger(__name__)
 
-MODEL_ID = openapi.MODEL_ID
 # What a request may carry. The rest (top_p, tools, filters, collection ids…) is ignored and
 # recorded, as extra fields are in the chat: the server decides scope and generation.
 FIELDS = {
@@ -83,8 +86,64 @@ def wrong_method(request: HttpRequest, allowed: str) -> HttpResponseBase | None:
     return response
 
 
-def model_object() -> dict:
-    return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "enclave"}
+# --- models: those the policy allows over the token's collections --------------------------
+
+
+def model_object(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "enclave"}
+
+
+def offered(collections: list[Collection]) -> list[str]:
+    """The models a token may name now: the allowed ones (the built-in first), and "auto" when
+    one of them takes hard questions (else it would only ever mean the default)."""
+    allowed = endpoints.allowed(collections)
+    auto = [endpoints.AUTO] if any(e.hard_questions for e in allowed) else []
+    return [e.name for e in allowed] + auto
+
+
+def refused_model(name: str, collections: list[Collection]) -> HttpResponse | None:
+    """A 404 for a name the registry does not know, a 403 for a model the policy keeps from
+    the token's collections; None when the model may answer. "auto" is always accepted: the
+    policy then picks among the allowed models."""
+    if name == endpoints.AUTO:
+        return None
+    names = offered(collections)
+    if name in names:
+        return None
+    values = {"name": name[:100], "models": ", ".join(names)}
+    if endpoints.named(name) is None:
+        message = gettext("There is no model %(name)s here; use one of: %(models)s.") % values
+        return error(404, message, "model_not_found", "model")
+    if any(c.sensitivity == Collection.Sensitivity.RESTRICTED for c in collections):
+        message = gettext(
+            "The model %(name)s may not read this token's collections: a restricted collection "
+            "is in scope, so only on-premises models answer. Use one of: %(models)s."
+        )
+    else:
+        message = gettext(
+            "The model %(name)s is not approved for every collection this token searches. "
+            "Use one of: %(models)s."
+        )
+    return error(403, message % values, "model_not_allowed", "model")
+
+
+def audited(
+    request: HttpRequest,
+    token: AccessToken,
+    name: str,
+    collections: list[Collection],
+    refused: HttpResponse,
+) -> HttpResponse:
+    """A question put to a model the policy keeps from the token's collections is an access
+    denial, and recorded as one (an unknown name is only a mistake)."""
+    if refused.status_code == 403:
+        detail = {
+            "reason": "model not allowed for the token's collections",
+            "model": name[:100],
+            "effective": [c.pk for c in collections],
+        }
+        audit.record(audit.Action.ACCESS_DENIED, token.user, token, detail=detail, request=request)
+    return refused
 
 
 @csrf_exempt
@@ -92,7 +151,8 @@ def models(request: HttpRequest) -> HttpResponseBase:
     token = wrong_method(request, "GET") or authenticated(request)
     if not isinstance(token, AccessToken):
         return no_store(token)
-    return no_store(JsonResponse({"object": "list", "data": [model_object()]}))
+    data = [model_object(name) for name in offered(tokens.readable(token))]
+    return no_store(JsonResponse({"object": "list", "data": data}))
 
 
 @csrf_exempt
@@ -100,14 +160,9 @@ def model(request: HttpRequest, model_id: str) -> HttpResponseBase:
     token = wrong_method(request, "GET") or authenticated(request)
     if not isinstance(token, AccessToken):
         return no_store(token)
-    if model_id != MODEL_ID:
-        return no_store(unknown_model(model_id))
-    return no_store(JsonResponse(model_object()))
-
-
-def unknown_model(name: str) -> HttpResponse:
-    message = gettext("There is no model %(name)s here; use %(model)s.")
-    return error(404, message % {"name": name[:100], "model": MODEL_ID}, "model_not_found", "model")
+    if refused := refused_model(model_id, tokens.readable(token)):
+        return no_store(refused)
+    return no_store(JsonResponse(model_object(model_id)))
 
 
 def openapi_description(request: HttpRequest) -> HttpResponseBase:
@@ -139,10 +194,15 @@ def chat_completions(request: HttpRequest) -> HttpResponseBase:
     )
     if limited:
         return no_store(limited)
+    if spent := over_budget(token.user):
+        # Refused before anything is read or recorded, as in the chat.
+        audit.record(audit.Action.BUDGET_EXCEEDED, token.user, token, request=request)
+        return no_store(error(429, spent, "insufficient_quota"))
+    collections = tokens.readable(token)
     try:
         body = parse(request)
-        if body["model"] != MODEL_ID:
-            return no_store(unknown_model(body["model"]))
+        if refused := refused_model(body["model"], collections):
+            return no_store(audited(request, token, body["model"], collections, refused))
         question, turns, ignored = conversation(body.get("messages"))
         generation = generation_params(body)
     except Invalid as invalid:
@@ -156,10 +216,10 @@ def chat_completions(request: HttpRequest) -> HttpResponseBase:
             "reason": "client-supplied parameters ignored",
             **ignored,
             "requested": {name: body[name] for name in ignored["parameters"]},
-            "effective": [c.pk for c in tokens.readable(token)],
+            "effective": [c.pk for c in collections],
         }
         audit.record(audit.Action.ACCESS_DENIED, token.user, token, detail=detail, request=request)
-    call = chat.ApiCall(token.pk, turns, tokens.readable(token), generation)
+    call = chat.ApiCall(token.pk, turns, collections, generation, model=body["model"])
     events = chat.answer(token.user, None, question, api=call)
     if body.get("stream"):
         options = body.get("stream_options") or {}
@@ -181,7 +241,8 @@ def parse(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid(gettext("The body must be a JSON object."))
     if not isinstance(body.get("model"), str):
-        raise Invalid(gettext("Name the model: %(model)s.") % {"model": MODEL_ID}, "model")
+        model = {"model": settings.LLM_NAME}
+        raise Invalid(gettext("Name the model, for example %(model)s.") % model, "model")
     if not isinstance(body.get("stream", False), bool | None):
         raise Invalid(gettext("stream must be true or false."), "stream")
     options = body.get("stream_options")
@@ -365,12 +426,17 @@ def completion(request: HttpRequest, events: Generator[chat.Event]) -> HttpRespo
                 "id": completion_id(record.pk),
                 "object": "chat.completion",
                 "created": int(record.created_at.timestamp()),
-                "model": MODEL_ID,
+                "model": answered_by(record),
                 "choices": [choice],
                 "usage": usage_of(event["usage"]),
             }
             return JsonResponse(body)
     return unavailable(gettext("The answer was interrupted."))
+
+
+def answered_by(record: QueryRecord) -> str:
+    """The registry name of the model that answered, as the policy recorded it."""
+    return str(record.policy.get("model") or settings.LLM_NAME)
 
 
 def finish_reason(usage: llm.Usage) -> str:
@@ -390,7 +456,7 @@ def streamed(
     language = translation.get_language()  # the events are made while the response is sent
 
     def stream() -> Iterator[bytes]:
-        head: dict[str, Any] = {"object": "chat.completion.chunk", "model": MODEL_ID}
+        head: dict[str, Any] = {"object": "chat.completion.chunk", "model": settings.LLM_NAME}
 
         def chunk(delta: dict, reason: str | None = None, **extra: object) -> bytes:
             choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
@@ -400,7 +466,9 @@ def streamed(
             try:
                 for event in events:
                     if event["type"] == "record":
+                        record = QueryRecord.objects.get(pk=event["id"])  # committed already
                         head |= {"id": completion_id(event["id"]), "created": int(time.time())}
+                        head["model"] = answered_by(record)
                         yield chunk({"role": "assistant", "content": ""})
                     elif event["type"] == "token":
                         yield chunk({"content": event["text"]})

@@ -76,9 +76,22 @@ def history(conversation: Conversation, before: int | None = None) -> list[Excha
     for i, m in enumerate(recent):
         answer = m if m.role == Message.Role.ASSISTANT else next(iter(recent[i + 1 : i + 2]), None)
         record = answer.query if answer is not None and answer.query_id else None
-        searched = [c["id"] for c in record.scope] if record is not None else None
+        searched = asked_over(record) if record is not None else None
         turns.append((m.role, m.content, searched))
     return turns
+
+
+def asked_over(record: QueryRecord) -> list[int]:
+    """The collections a question was searched over, by its record and those it regenerates:
+    a question first asked over a restricted collection stays restricted when regenerated
+    after the scope was narrowed (the chain ends where the question was typed or edited)."""
+    ids: list[int] = []
+    current: QueryRecord | None = record
+    while current is not None:
+        ids += [c["id"] for c in current.scope if c["id"] not in ids]
+        previous = current.regenerates_ref
+        current = QueryRecord.objects.filter(pk=previous).first() if previous else None
+    return ids
 
 
 def plain(turns: list[Exchange]) -> list[tuple[str, str]]:
@@ -179,7 +192,14 @@ def answer(
     if picked == endpoints.AUTO:
         previous = latest_record(conversation) if conversation is not None else None
         hard = endpoints.hard_reason(sources, regenerates or edits or previous)
-    decision = endpoints.decide(collections, picked, hard)
+    guarded = collections
+    if regenerates is not None:
+        # The same words again: a model that may not read where they were asked may not read
+        # them now (retrieval still searches only the scope of now).
+        searched_now = {c.pk for c in collections}
+        earlier = [pk for pk in asked_over(regenerates) if pk not in searched_now]
+        guarded = [*collections, *Collection.objects.filter(pk__in=earlier).order_by("id")]
+    decision = endpoints.decide(guarded, picked, hard)
     endpoint = decision.endpoint
     generation = {**generation, "model": endpoint.model}
     language = lexical.language_of(question)  # the answer's too: the model is told to use it

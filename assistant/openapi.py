@@ -4,7 +4,7 @@ settings, so the description always says what this server accepts."""
 
 from django.conf import settings
 
-MODEL_ID = "enclave"
+from assistant import endpoints
 
 
 def ref(name: str) -> dict:
@@ -23,7 +23,10 @@ def error_response(description: str, headers: dict | None = None) -> dict:
 
 ERRORS = {
     "401": error_response("No token, or one that is unknown, revoked or expired."),
-    "403": error_response("The token's owner is deactivated."),
+    "403": error_response(
+        "The token's owner is deactivated, or (model_not_allowed) the policy keeps the model "
+        "named from the token's collections."
+    ),
     "405": error_response("Another method than the one this path takes."),
 }
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait."}}
@@ -89,10 +92,21 @@ def description() -> dict:
             "before it are the conversation. System, developer and tool messages, and any "
             "after the question, are recorded and not obeyed. Other fields (top_p, tools, "
             "filters, collection ids) are ignored and recorded: the token decides what is "
-            "searched."
+            "searched, and its collections which models may read them (GET /v1/models)."
         ),
         "properties": {
-            "model": {"type": "string", "enum": [MODEL_ID]},
+            # Served without a token, so the registry's own names are not listed here (and
+            # the fuzzing keeps to names that reach an answer).
+            "model": {
+                "type": "string",
+                "enum": [settings.LLM_NAME, endpoints.AUTO],
+                "description": (
+                    f"{settings.LLM_NAME} is the built-in, on-premises model; auto sends hard "
+                    "questions to a larger allowed model. A token may also name the other "
+                    "models GET /v1/models lists for it. A restricted collection in the "
+                    "token's scope allows on-premises models only."
+                ),
+            },
             "messages": {"type": "array", "items": message, "contains": question},
             "stream": {"type": ["boolean", "null"]},
             "stream_options": {
@@ -257,7 +271,11 @@ def description() -> dict:
                         "400": error_response("A malformed request, or a value out of bounds."),
                         **ERRORS,
                         "404": error_response("An unknown model."),
-                        "429": error_response("Too many requests.", RETRY_AFTER),
+                        "429": error_response(
+                            "Too many requests (Retry-After), or (insufficient_quota) a group "
+                            "of the token's owner has spent its monthly token budget.",
+                            RETRY_AFTER,
+                        ),
                         "503": error_response("The language model is unavailable."),
                     },
                 }
@@ -267,7 +285,10 @@ def description() -> dict:
                     "operationId": "listModels",
                     "responses": {
                         "200": {
-                            "description": "The one model: Enclave answering from documents.",
+                            "description": (
+                                "The models the token may use over its collections now, the "
+                                "built-in first; auto when one of them takes hard questions."
+                            ),
                             "content": {"application/json": {"schema": ref("ModelList")}},
                         },
                         **ERRORS,

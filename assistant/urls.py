@@ -2,7 +2,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from assistant import api, citations, conversations, identity, metrics, tokens, views
+from assistant import (
+    api,
+    citations,
+    conversations,
+    identity,
+    metrics,
+    registry,
+    tokens,
+    usage_views,
+    views,
+)
 from assistant import feedback as feedback_views
 
 chat_patterns = (
@@ -19,6 +29,7 @@ chat_patterns = (
         path("<int:conversation_id>/regenerate/", views.answer_regenerate, name="regenerate"),
         path("<int:conversation_id>/edit/", views.question_edit, name="edit"),
         path("<int:conversation_id>/scope/", views.conversation_scope, name="scope"),
+        path("<int:conversation_id>/model/", views.conversation_model, name="model"),
         path(
             "<int:conversation_id>/answers/<int:message_id>/feedback/",
             feedback_views.answer_feedback,
@@ -46,6 +57,16 @@ people_patterns = (
         path("<int:user_id>/", identity.person, name="person"),
     ],
     "people",
+)
+
+# The model registry (assistant/registry.py): superusers only.
+model_patterns = (
+    [
+        path("", registry.index, name="index"),
+        path("new/", registry.create, name="create"),
+        path("<int:endpoint_id>/", registry.edit, name="edit"),
+    ],
+    "models",
 )
 
 sso_patterns = (
@@ -86,10 +107,12 @@ urlpatterns = [
     path("sso/", include(sso_patterns)),
     path("chat/", include(chat_patterns)),
     path("people/", include(people_patterns)),
+    path("models/", include(model_patterns)),
     path("audit/", include("assistant.audit.urls")),
     path("feedback/", include(feedback_patterns)),
     path("tokens/", include(token_patterns)),
     path("batch/", include("assistant.batch.urls")),
+    path("usage/", include(usage_views.urls)),
     path("v1/", include(api_patterns)),
     path("", include("ingestion.urls")),
     path("healthz", views.healthz, name="healthz"),

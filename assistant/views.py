@@ -20,7 +20,17 @@ from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, chat, conversations, ratelimit, readiness, scope, usage
+from assistant import (
+    access,
+    audit,
+    chat,
+    conversations,
+    picker,
+    ratelimit,
+    readiness,
+    scope,
+    usage,
+)
 from assistant.access import AuthedRequest
 from assistant.models import Conversation, Message, QueryRecord
 
@@ -51,6 +61,7 @@ def chat_page(request: AuthedRequest, conversation: Conversation | None) -> Http
         "chat_messages": messages_for_display(request.user, conversation) if conversation else [],
         "collections": access.collections_visible_to(request.user),
         "scope": scope.effective(request.user, conversation),
+        "models": picker.offered(request.user, conversation),
     }
     return render(request, "assistant/chat.html", context)
 
@@ -87,6 +98,9 @@ def conversation_delete(request: AuthedRequest, conversation_id: int) -> HttpRes
 
 
 ASK_FIELDS = {"question", "csrfmiddlewaretoken", "scope"}  # scope: the picker's collection ids
+# A new conversation also takes the empty chat's model picker; a started one keeps its pick
+# (changed by conversation_model only).
+NEW_ASK_FIELDS = ASK_FIELDS | {"model"}
 
 
 def too_long(question: str) -> HttpResponseBadRequest | None:
@@ -128,12 +142,16 @@ def ask(request: AuthedRequest, conversation_id: int | None = None) -> HttpRespo
         return HttpResponseBadRequest(gettext("Ask a question first."))
     if refused := too_long(question):
         return refused
-    ignored = sorted(set(request.POST) - ASK_FIELDS)
+    ignored = sorted(set(request.POST) - (ASK_FIELDS if conversation_id else NEW_ASK_FIELDS))
     if conversation_id is None:
         picked = scope.chosen(request.user, request.POST.getlist("scope"), request)
-        conversation = Conversation.objects.create(
-            user=request.user, title=question[:80], scope=picked
-        )
+        conversation = Conversation(user=request.user, title=question[:80], scope=picked)
+        model = request.POST.get("model", "")
+        if picker.offered(request.user, conversation).allows(model):
+            conversation.model = model
+        else:
+            ignored = sorted([*ignored, "model"])
+        conversation.save()
     else:
         conversation = access.own_conversation(request.user, conversation_id)
         # A started conversation keeps its scope (changed by conversation_scope only).
@@ -173,6 +191,27 @@ def conversation_scope(request: AuthedRequest, conversation_id: int) -> HttpResp
     picked = scope.chosen(request.user, request.POST.getlist("scope"), request)
     scope.change(request.user, conversation, picked, request)
     return redirect("chat:conversation", conversation_id=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_model(request: AuthedRequest, conversation_id: int) -> HttpResponse:
+    """The model a conversation asks from its next question on, among those its scope allows."""
+    conversation = access.own_conversation(request.user, conversation_id)
+    name = request.POST.get("model", "")
+    if not picker.offered(request.user, conversation).allows(name):
+        return HttpResponseBadRequest(
+            gettext("That model may not read this conversation's collections.")
+        )
+    picker.pick(request.user, conversation, name, request)
+    if request.headers.get("HX-Request") != "true":
+        return redirect("chat:conversation", conversation_id=conversation.pk)
+    context = {
+        "conversation": conversation,
+        "models": picker.offered(request.user, conversation),
+        "saved": True,
+    }
+    return render(request, "assistant/_model.html", context)
 
 
 # --- the answer's lifecycle: the stream, stop, regenerate, edit and resend, copy ------------

@@ -104,3 +104,22 @@ def set_retention(
     audit.record(
         audit.Action.RETENTION_CHANGED, actor, collection, detail={"before": before, "after": after}
     )
+
+
+@transaction.atomic
+def set_sensitivity(collection: Collection, sensitivity: str, actor: User) -> None:
+    """Which models may read it. Made restricted, it is withdrawn from every external model's
+    approvals in the same change: an approval must never outlive the collection's release."""
+    if sensitivity not in Collection.Sensitivity.values:
+        raise CollectionError(gettext("Choose restricted or internal."))
+    current = Collection.objects.select_for_update().get(pk=collection.pk)
+    if current.sensitivity == sensitivity:
+        return
+    detail: dict = {"before": current.sensitivity, "after": sensitivity}
+    if sensitivity == Collection.Sensitivity.RESTRICTED:
+        approved = collection.approved_models.all()
+        detail["approvals_dropped"] = sorted(approved.values_list("name", flat=True))
+        collection.approved_models.clear()
+    collection.sensitivity = sensitivity
+    collection.save(update_fields=["sensitivity"])
+    audit.record(audit.Action.SENSITIVITY_CHANGED, actor, collection, detail=detail)

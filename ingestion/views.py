@@ -15,7 +15,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit, params, ratelimit
+from assistant import access, audit, params, ratelimit, registry
 from assistant.access import AuthedRequest
 from ingestion import collections, documents, pages, starters
 from ingestion.models import ACTIVE, FINISHED, Collection, Document
@@ -246,11 +246,18 @@ def document_page(request: AuthedRequest, document_id: int, page: int) -> HttpRe
 
 @login_required
 def collection_access(request: AuthedRequest, collection_id: int) -> HttpResponse:
-    """Managers choose which groups read the collection and who else manages it."""
+    """Managers choose which groups read the collection and who else manages it; superusers
+    also which models may read it (its sensitivity)."""
     collection = access.managed_collection(request.user, collection_id)
+    may_set_sensitivity = registry.may_manage_models(request.user)
     if request.method == "POST":
         days = request.POST.get("retention_days", "").strip()
+        sensitivity = request.POST.get("sensitivity")
+        if sensitivity is not None and not may_set_sensitivity:
+            raise PermissionDenied  # the form offers it to superusers only
         try:
+            if sensitivity is not None:  # first: a bad value is refused before anything changes
+                collections.set_sensitivity(collection, sensitivity, request.user)
             if days and not params.is_number(days, collections.MAX_RETENTION_DAYS):
                 raise collections.CollectionError(
                     gettext("Retention must be a number of days up to %(days)d, or empty.")
@@ -280,6 +287,8 @@ def collection_access(request: AuthedRequest, collection_id: int) -> HttpRespons
         "granted": set(collection.groups.values_list("pk", flat=True)),
         "users": User.objects.filter(is_active=True).order_by("username"),
         "managers": set(collection.managers.values_list("pk", flat=True)),
+        "may_set_sensitivity": may_set_sensitivity,
+        "sensitivities": Collection.Sensitivity.choices,
     }
     return render(request, "ingestion/collection_access.html", context)
 

@@ -26,6 +26,9 @@ class FakeLLM:
         self.reply: Callable[[dict], str] | None = None
         # Requests being answered now, and the most there ever were at once.
         self.active = self.max_active = 0
+        # (prompt, completion) tokens reported after a stream, as vLLM does when asked
+        # (stream_options.include_usage); None: no usage chunk.
+        self.usage: tuple[int, int] | None = None
         self._lock = threading.Lock()
         fake = self
 
@@ -87,6 +90,16 @@ class FakeLLM:
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         time.sleep(fake.token_delay)
+                    if fake.usage and body.get("stream_options", {}).get("include_usage"):
+                        prompt_tokens, completion_tokens = fake.usage
+                        chunk = {
+                            "id": "x", "object": "chat.completion.chunk", "created": 0,
+                            "model": body["model"], "choices": [],
+                            "usage": {"prompt_tokens": prompt_tokens,
+                                      "completion_tokens": completion_tokens,
+                                      "total_tokens": prompt_tokens + completion_tokens},
+                        }  # fmt: skip
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):

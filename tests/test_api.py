@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from assistant.models import AccessToken, AuditEvent, QueryRecord
 from tests.conftest import login, read_events
-from tests.factories import make_auditor, make_document, make_pdf, make_user, ingest_now
+from tests.factories import ingest_now, make_auditor, make_document, make_pdf, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from assistant.models import QueryRecord
-from tests.factories import make_document, make_pdf, ingest_now
+from tests.factories import ingest_now, make_document, make_pdf
 from tests.test_api import make_token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live, pytest.mark.embedded]

@@ -5,7 +5,7 @@ import os
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.factories import PASSWORD, make_document, make_pdf, ingest_now
+from tests.factories import PASSWORD, ingest_now, make_document, make_pdf
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test

@@ -14,7 +14,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from assistant.batch import jobs
-from tests.factories import make_document, ingest_now
+from tests.factories import ingest_now, make_document
 from tests.test_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

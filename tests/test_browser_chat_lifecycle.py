@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import AuditEvent, QueryRecord
-from tests.factories import make_document, make_pdf, ingest_now
+from tests.factories import ingest_now, make_document, make_pdf
 from tests.test_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from assistant.models import Conversation, Message
 from ingestion import index
-from tests.factories import make_document, make_pdf, ingest_now
+from tests.factories import ingest_now, make_document, make_pdf
 from tests.test_browser import PAGES, sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import Feedback, QueryRecord
-from tests.factories import PASSWORD, make_document, make_user, ingest_now
+from tests.factories import PASSWORD, ingest_now, make_document, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, ViewportSize, expect
 
 from assistant.audit.models import QueryRecord
-from tests.factories import PASSWORD, make_auditor, make_document, make_pdf, make_user, ingest_now
+from tests.factories import PASSWORD, ingest_now, make_auditor, make_document, make_pdf, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

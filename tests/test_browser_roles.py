@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Response, expect
 from assistant import llm
 from assistant.models import Conversation, Feedback, Message, QueryRecord
 from tests.conftest import login, read_events
-from tests.factories import make_auditor, make_document, make_group, make_pdf, make_user, ingest_now
+from tests.factories import ingest_now, make_auditor, make_document, make_group, make_pdf, make_user
 from tests.fake_llm import FakeLLM
 from tests.test_browser import PAGES, count_streamed_tokens, sign_in
 from tests.test_browser_organise import make_conversation

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from assistant.models import AuditEvent, Conversation, QueryRecord
-from tests.factories import make_document, make_user, ingest_now
+from tests.factories import ingest_now, make_document, make_user
 from tests.test_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

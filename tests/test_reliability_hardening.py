@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from assistant.models import Message, QueryRecord
 from tests.conftest import login, read_events
-from tests.factories import PASSWORD, make_document, make_user, ingest_now
+from tests.factories import PASSWORD, ingest_now, make_document, make_user
 from tests.test_hardening import deploy_check
 from tests.test_role_matrix import DATA, MATRIX, ROLES, url_for, world  # noqa: F401 (fixture)
 
@@ -28,7 +28,6 @@ QUESTION = "How long do refunds take?"
 
 @pytest.fixture
 def library(people):
-    from ingestion import pipeline
 
     document = make_document(people.legal, "refunds.txt", b"Refunds take 14 days.")
     ingest_now(document.pk)

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from assistant import prompts
 from assistant.models import Conversation, QueryRecord
 from tests.conftest import login, read_events
-from tests.factories import make_collection, make_document, make_user, ingest_now
+from tests.factories import ingest_now, make_collection, make_document, make_user
 from tests.test_browser import sign_in
 
 pytestmark = pytest.mark.embedded

@@ -13,6 +13,7 @@ from assistant.models import (
     BatchRun,
     Conversation,
     Message,
+    ModelEndpoint,
     QueryRecord,
 )
 from ingestion import pages
@@ -91,6 +92,10 @@ def world(db):
             query=record,
             sources=[SOURCE | {"document_id": document.pk}],
         ),
+        # A registered model (assistant/registry.py).
+        "endpoint": ModelEndpoint.objects.create(
+            name="large", base_url="http://large:8000/v1", model="large", location="on_premises"
+        ),
         # A batch job of the collection admin, run once (assistant/batch).
         "run": BatchRun.objects.create(
             job=BatchJob.objects.create(name="Sort", owner=admin, kind="summarise"),
@@ -106,6 +111,8 @@ def url_for(route: str, world: dict) -> str:
         "chat:rename": [world["conversation"].pk],
         "chat:delete": [world["conversation"].pk],
         "chat:scope": [world["conversation"].pk],
+        "chat:model": [world["conversation"].pk],
+        "models:edit": [world["endpoint"].pk],
         "chat:pin": [world["conversation"].pk],
         "chat:feedback": [world["conversation"].pk, world["answer"].pk],
         "chat:source": [world["answer"].pk, 1],

@@ -1,8 +1,10 @@
 """Batch jobs as the views see them: who may run them on what, define, start (or preview),
 pause, resume, cancel, read progress, compare two runs. Each change writes its audit event in
-the same transaction; work is enqueued after commit, by task name."""
+the same transaction; work is enqueued after commit, by task name. The model that reads a run's
+documents is the policy's decision (assistant/endpoints.py) over the job's collections."""
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,11 +15,12 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from assistant import access, audit
+from assistant import access, audit, endpoints
 from assistant.batch import schema
 from assistant.batch.models import BatchJob, BatchResult, BatchRun
 from assistant.batch.schema import BadSpec
 from assistant.celery import app
+from assistant.usage import over_budget
 from ingestion.models import Collection, Document
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,26 @@ def _checked(user: User, name: str, kind: str, collection_ids: list[int], spec: 
     return name, collections, schema.clean_spec(kind, spec)
 
 
+def _checked_model(model: str) -> str:
+    """ "" (the default) or an enabled model of the registry. Whether the policy lets it read
+    the job's collections is decided at each run, which falls back to an allowed model."""
+    if model and endpoints.named(model) is None:
+        raise BadSpec(gettext("Choose a model from the list."))
+    return model
+
+
+def models() -> list[endpoints.Endpoint]:
+    """The models a job may name (the form's choices): every enabled one."""
+    return endpoints.registered()
+
+
+def decision(job: BatchJob, picked: str, collection_ids: Iterable[int] = ()) -> endpoints.Decision:
+    """The model that reads a run's documents: the pick if the policy allows it over every
+    collection the job names and every one the run reads (any restricted: on premises only)."""
+    ids = set(job.collections.values_list("pk", flat=True)) | set(collection_ids)
+    return endpoints.decide(list(Collection.objects.filter(pk__in=ids)), picked)
+
+
 def create_job(
     user: User,
     *,
@@ -85,19 +108,22 @@ def create_job(
     collection_ids: list[int],
     spec: dict,
     instruction: str = "",
+    model: str = "",
 ) -> BatchJob:
     name, collections, spec = _checked(user, name, kind, collection_ids, spec)
+    model = _checked_model(model)
     with transaction.atomic():
         job = BatchJob.objects.create(
-            name=name, owner=user, kind=kind, spec=spec, instruction=instruction.strip()[:2000]
+            name=name,
+            owner=user,
+            kind=kind,
+            spec=spec,
+            instruction=instruction.strip()[:2000],
+            model=model,
         )
         job.collections.set(collections)
-        audit.record(
-            audit.Action.BATCH_JOB_CREATED,
-            user,
-            job,
-            detail={"kind": kind, "collections": [c.pk for c in collections], "spec": spec},
-        )
+        detail = {"kind": kind, "collections": [c.pk for c in collections], "spec": spec}
+        audit.record(audit.Action.BATCH_JOB_CREATED, user, job, detail={**detail, "model": model})
     return job
 
 
@@ -109,19 +135,18 @@ def update_job(
     collection_ids: list[int],
     spec: dict,
     instruction: str = "",
+    model: str = "",
 ) -> BatchJob:
     """Change a job; its earlier runs keep what they ran with."""
     name, collections, spec = _checked(user, name, job.kind, collection_ids, spec)
+    model = _checked_model(model)
     with transaction.atomic():
         job.name, job.spec, job.instruction = name, spec, instruction.strip()[:2000]
+        job.model = model
         job.save()
         job.collections.set(collections)
-        audit.record(
-            audit.Action.BATCH_JOB_CREATED,
-            user,
-            job,
-            detail={"changed": True, "collections": [c.pk for c in collections], "spec": spec},
-        )
+        detail = {"changed": True, "collections": [c.pk for c in collections], "spec": spec}
+        audit.record(audit.Action.BATCH_JOB_CREATED, user, job, detail={**detail, "model": model})
     return job
 
 
@@ -142,13 +167,21 @@ def start(job: BatchJob, user: User, *, preview: bool = False) -> BatchRun:
     documents = list(ready[: settings.BATCH_PREVIEW_DOCUMENTS] if preview else ready)
     if not documents:
         raise BadSpec(gettext("The job's collections have no ready document it may read."))
+    if spent := over_budget(job.owner):
+        audit.record(audit.Action.BUDGET_EXCEEDED, user, job, detail={"job": job.pk})
+        raise BadSpec(spent)
     spec = schema.clean_spec(job.kind, job.spec)
+    # Decided again as the documents are read (work.py): shown on the run page meanwhile.
+    decided = decision(job, job.model, {d.collection_id for d in documents})
     params = {
         "max_tokens": schema.max_tokens(job.kind, spec),
         "temperature": 0,
         "concurrency": settings.BATCH_CONCURRENCY,
         "passages": settings.BATCH_PASSAGES,
         "response_format": "json_schema",
+        "picked": job.model,
+        "endpoint": decided.endpoint.location,
+        "policy": decided.policy,
     }
     with transaction.atomic():
         run = BatchRun.objects.create(
@@ -159,7 +192,7 @@ def start(job: BatchJob, user: User, *, preview: bool = False) -> BatchRun:
             spec=spec,
             instruction=job.instruction,
             schema=schema.json_schema(job.kind, spec),
-            model=settings.LLM_MODEL,
+            model=decided.endpoint.name,
             params=params,
         )
         BatchResult.objects.bulk_create(

@@ -20,6 +20,7 @@ from assistant.access import AuthedRequest
 from assistant.audit import trail
 from assistant.batch import jobs, schema, table
 from assistant.batch.models import BatchJob, BatchResult, BatchRun
+from assistant.models import ModelEndpoint
 
 RESULTS_PER_PAGE = 100
 MIN_ROWS = 3  # label and field rows the form offers, filled or blank
@@ -65,6 +66,7 @@ def draft_from_post(post: QueryDict) -> dict:
         "kind": post.get("kind", ""),
         "collection_ids": params.numbers(post.getlist("collections")),
         "instruction": post.get("instruction", "").strip(),
+        "model": post.get("model", "").strip(),
         "labels": labels,
         "multi": post.get("multi") == "multi",
         "fields": fields,
@@ -80,6 +82,7 @@ def draft_from_job(job: BatchJob) -> dict:
         "kind": job.kind,
         "collection_ids": list(job.collections.values_list("pk", flat=True)),
         "instruction": job.instruction,
+        "model": job.model,
         "labels": spec.get("labels", []),
         "multi": spec.get("multi", False),
         "fields": spec.get("fields", []),
@@ -106,6 +109,7 @@ def save(request: AuthedRequest, draft: dict, job: BatchJob | None) -> BatchJob:
         "collection_ids": draft["collection_ids"],
         "spec": spec_of(draft),
         "instruction": draft["instruction"],
+        "model": draft["model"],
     }
     if not draft["name"]:
         raise schema.BadSpec(gettext("Give the job a name."))
@@ -137,9 +141,14 @@ def form_page(
             ("long", gettext("Long")),
         ],
         "preview_documents": settings.BATCH_PREVIEW_DOCUMENTS,
+        "models": [(e.name, location_label(e.location)) for e in jobs.models()],
         "error": error,
     }
     return render(request, "batch/form.html", context, status=400 if error else 200)
+
+
+def location_label(location: str) -> str:
+    return str(ModelEndpoint.Location(location).label)
 
 
 def field_type_choices() -> list[tuple[str, str]]:
@@ -278,7 +287,19 @@ def run_context(request: AuthedRequest, run: BatchRun) -> dict:
         "params": request.GET,
         "statuses": BatchResult.Status.choices,
         "previous": jobs.previous_run(run),
+        "model": model_used(run),
         "can_audit": access.can_audit(request.user),
+    }
+
+
+def model_used(run: BatchRun) -> dict:
+    """What the run page says of the model: the one reading the documents, where it runs, and
+    the one the job picked when the policy did not allow it."""
+    policy = run.params.get("policy", {})
+    return {
+        "name": run.model,
+        "location": location_label(run.params.get("endpoint", ModelEndpoint.Location.ON_PREMISES)),
+        "refused": run.params.get("picked", "") if policy.get("refused") else "",
     }
 
 

@@ -2,7 +2,9 @@
 in flight against vLLM (a thread pool inside the one task, so requests overlap whatever the
 worker's own concurrency: the embedded profile's worker has two threads). Each document: check
 the owner may still read it, read its passages, ask for the schema's JSON, check the answer,
-store it with its audit record. Pause and cancel are read between documents."""
+store it with its audit record and usage. Pause and cancel are read between documents. Which
+model reads them is decided again at each slice, over the job's collections as they are then: a
+restricted collection keeps every document of the run on on-premises models."""
 
 import json
 import logging
@@ -25,6 +27,8 @@ from assistant import audit, grounding, llm
 from assistant.audit.models import QueryRecord
 from assistant.batch import prompts, schema
 from assistant.batch.models import BatchResult, BatchRun
+from assistant.endpoints import Decision
+from assistant.usage import over_budget, record_usage
 from ingestion import index, lexical
 from ingestion.models import Document
 
@@ -34,6 +38,7 @@ Run, Result, Outcome = BatchRun.Status, BatchResult.Status, QueryRecord.Outcome
 # a server that is down should not burn through every document's attempt.
 MAX_UNAVAILABLE = 5
 STOPPED = "The model server failed on several documents in a row; resume when it is back."
+OVER_BUDGET = "A group of the job's owner has spent its monthly token budget; resume later."
 MAX_ATTEMPTS = 3  # per document, when the model server fails (down, timeout, HTTP 5xx)
 RENEW_EVERY = 5.0  # seconds between lease renewals (and status reads) while documents run
 
@@ -81,6 +86,7 @@ def process(run_id: int) -> float | None:
     if not lease.held().exists():
         return wait_for
     run = BatchRun.objects.select_related("job__owner").get(pk=run_id)
+    decision = decide(run)
     pending = list(
         run.results.filter(status=Result.PENDING)
         .order_by("position", "id")
@@ -88,28 +94,45 @@ def process(run_id: int) -> float | None:
     )
     deadline = time.monotonic() + settings.BATCH_SLICE_SECONDS
     unavailable = 0  # consecutive documents the model server failed on
+    spent = False  # a group of the owner's is over its monthly budget
     in_flight: set[Future[str]] = set()
     with ThreadPoolExecutor(run.params.get("concurrency", 1), thread_name_prefix="batch") as pool:
         while True:
             status = BatchRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+            spent = spent or bool(pending and over_budget(run.job.owner))
             go = (
                 lease.renew()
                 and status == Run.RUNNING
                 and unavailable < MAX_UNAVAILABLE
+                and not spent
                 and time.monotonic() < deadline
             )
             while go and pending and len(in_flight) < run.params.get("concurrency", 1):
-                in_flight.add(pool.submit(in_thread, run, pending.pop(0)))
+                in_flight.add(pool.submit(in_thread, run, decision, pending.pop(0)))
             if not in_flight:
                 break
             done, in_flight = wait(in_flight, timeout=RENEW_EVERY, return_when=FIRST_COMPLETED)
             for future in done:
                 outcome = future.result()
                 unavailable = unavailable + 1 if outcome == "unavailable" else 0
-    return finish(run_id, lease, stopped=unavailable >= MAX_UNAVAILABLE)
+    stopped = STOPPED if unavailable >= MAX_UNAVAILABLE else OVER_BUDGET if spent else ""
+    return finish(run_id, lease, stopped=stopped)
 
 
-def finish(run_id: int, lease: Lease, *, stopped: bool) -> float | None:
+def decide(run: BatchRun) -> Decision:
+    """The model for this slice's documents, by the policy as it is now; the run shows it."""
+    from assistant.batch.jobs import decision
+
+    read = run.results.values_list("collection_id", flat=True).distinct()
+    decided = decision(run.job, run.params.get("picked", ""), read)
+    now = {"endpoint": decided.endpoint.location, "policy": decided.policy}
+    if run.model != decided.endpoint.name or any(run.params.get(k) != v for k, v in now.items()):
+        run.model, run.params = decided.endpoint.name, {**run.params, **now}
+        BatchRun.objects.filter(pk=run.pk).update(model=run.model, params=run.params)
+    return decided
+
+
+def finish(run_id: int, lease: Lease, *, stopped: str) -> float | None:
     """Release the run; settle its status once no document is left."""
     with transaction.atomic():
         run = BatchRun.objects.select_for_update().get(pk=run_id)
@@ -119,7 +142,7 @@ def finish(run_id: int, lease: Lease, *, stopped: bool) -> float | None:
         again: float | None = None
         if run.status == Run.RUNNING and stopped:
             run.status = Run.FAILED
-            run.error = STOPPED
+            run.error = stopped
         elif run.status == Run.RUNNING and not left:
             counts = Counter(run.results.values_list("status", flat=True))
             all_failed = counts[Result.FAILED] and not counts[Result.DONE]
@@ -140,9 +163,9 @@ def finish(run_id: int, lease: Lease, *, stopped: bool) -> float | None:
     return again
 
 
-def in_thread(run: BatchRun, result_id: int) -> str:
+def in_thread(run: BatchRun, decision: Decision, result_id: int) -> str:
     try:
-        return process_document(run, result_id)
+        return process_document(run, decision, result_id)
     except Exception:
         log.exception("batch run %s: document result %s failed", run.pk, result_id)
         BatchResult.objects.filter(pk=result_id, status=Result.RUNNING).update(
@@ -158,7 +181,7 @@ def in_thread(run: BatchRun, result_id: int) -> str:
 # --- one document ---------------------------------------------------------------------------
 
 
-def process_document(run: BatchRun, result_id: int) -> str:
+def process_document(run: BatchRun, decision: Decision, result_id: int) -> str:
     """One document, start to end: "done", "failed", "skipped", "unavailable" or "gone"."""
     from assistant.batch.jobs import batch_collections
 
@@ -179,6 +202,7 @@ def process_document(run: BatchRun, result_id: int) -> str:
     passages, by_query = read_passages(document, run.kind, run.spec)
     messages = prompts.build_messages(run.kind, run.spec, run.instruction, document.title, passages)
     usage = llm.Usage()
+    endpoint = decision.endpoint
     record = QueryRecord(
         user_ref=owner.pk,
         username=owner.get_username(),
@@ -193,15 +217,23 @@ def process_document(run: BatchRun, result_id: int) -> str:
         question=messages[0]["content"],
         prompt=messages,
         prompt_version=prompts.PROMPT_VERSION,
-        model=run.model,
-        params={**run.params, "batch_job": run.job_id, "batch_run": run.pk, "schema": run.schema},
+        model=endpoint.model,
+        endpoint=endpoint.location,
+        policy=decision.policy,
+        params={
+            # The record has its own fields for these.
+            **{k: v for k, v in run.params.items() if k not in ("endpoint", "policy")},
+            "batch_job": run.job_id,
+            "batch_run": run.pk,
+            "schema": run.schema,
+        },
         channel=QueryRecord.Channel.BATCH,
     )
     clock = time.monotonic()
     outcome, error, output, text = "done", "", None, ""
     try:
         text = llm.complete_json(
-            messages, run.schema, f"batch_{run.kind}", run.params["max_tokens"], usage
+            messages, run.schema, f"batch_{run.kind}", run.params["max_tokens"], usage, endpoint
         )
         output, error = parse(text, run.schema, usage.finish_reason)
     except llm.LLMUnavailable as exc:
@@ -231,6 +263,7 @@ def process_document(run: BatchRun, result_id: int) -> str:
             latency_ms=result.latency_ms,
             grounding={"flags": {k: c["flags"] for k, c in cells.items() if c["flags"]}},
         )
+        record_usage(record, owner, [document.collection], endpoint)
         result.record = record
         result.save()
     return outcome

@@ -53,6 +53,13 @@ function scopePicked(form) {
     .map((box) => ["scope", box.value]);
 }
 
+// The new chat's model picker (templates/assistant/_model.html) belongs to this form too; it is
+// locked once the conversation exists, which keeps its pick (changed on its own page).
+function modelPicked(form) {
+  return [...form.elements].filter((field) => field.name === "model" && !field.disabled)
+    .map((field) => ["model", field.value]);
+}
+
 // `again`: {url, question} to regenerate or edit the last exchange, which it replaces.
 async function ask(form, again) {
   const field = form.querySelector("textarea[name=question]");
@@ -78,6 +85,7 @@ async function ask(form, again) {
         ["question", question],
         ["csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value],
         ...scopePicked(form),
+        ...(again ? [] : modelPicked(form)),
       ]),
       headers: { "Accept": "text/event-stream" },
       credentials: "same-origin",
@@ -103,6 +111,8 @@ async function ask(form, again) {
         if (event.name === "conversation") {
           conversationUrl = event.data.url;
           form.action = event.data.url + "ask/";
+          [...form.elements].filter((field) => field.name === "model")
+            .forEach((field) => { field.disabled = true; });
           if (location.pathname !== event.data.url) {
             history.replaceState(null, "", event.data.url);
             listConversation(event.data.url, event.data.title);

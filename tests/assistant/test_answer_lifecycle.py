@@ -9,7 +9,7 @@ from django.urls import reverse
 from assistant import audit, chat
 from assistant.models import AuditEvent, Conversation, QueryRecord
 from tests.conftest import login, read_events
-from tests.factories import make_auditor, make_document, make_pdf, ingest_now
+from tests.factories import ingest_now, make_auditor, make_document, make_pdf
 
 pytestmark = pytest.mark.embedded
 

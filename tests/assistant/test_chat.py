@@ -6,7 +6,7 @@ from django.urls import reverse
 from assistant.models import Conversation, Message, QueryRecord
 from ingestion import index
 from tests.conftest import login, read_events
-from tests.factories import make_document, make_pdf, make_user, ingest_now
+from tests.factories import ingest_now, make_document, make_pdf, make_user
 
 pytestmark = pytest.mark.embedded
 

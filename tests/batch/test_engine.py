@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.http import Http404
 from django.utils import timezone
@@ -16,7 +17,7 @@ from assistant.audit.models import AuditEvent, QueryRecord
 from assistant.batch import jobs, work
 from assistant.batch.models import BatchJob, BatchResult, BatchRun
 from assistant.batch.schema import BadSpec
-from tests.factories import make_document, make_user, ingest_now
+from tests.factories import ingest_now, make_document, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 Run, Result = BatchRun.Status, BatchResult.Status
@@ -201,7 +202,9 @@ def test_each_result_is_a_chained_audit_record_and_the_chain_verifies(
     records = QueryRecord.objects.filter(channel=QueryRecord.Channel.BATCH)
     assert records.count() == 3
     invoice = by_title(run)["invoice"].record
-    assert invoice.username == "owner" and invoice.model == run.model
+    assert invoice.username == "owner" and invoice.model == settings.LLM_MODEL
+    assert run.model == settings.LLM_NAME and invoice.endpoint == "on_premises"
+    assert invoice.policy["model"] == run.model
     assert invoice.params["batch_run"] == run.pk and invoice.params["schema"] == run.schema
     assert invoice.document_ids == [documents["invoice"].pk]
     assert invoice.scope == [{"id": people.legal.pk, "name": "Legal"}]

@@ -7,7 +7,7 @@ import pytest
 
 from assistant.batch import jobs, schema
 from assistant.batch.models import BatchResult, BatchRun
-from tests.factories import make_document, ingest_now
+from tests.factories import ingest_now, make_document
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live, pytest.mark.embedded]
 

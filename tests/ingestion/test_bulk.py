@@ -15,7 +15,7 @@ from ingestion import index, pipeline
 from ingestion.models import Document, Tombstone
 from ingestion.uploads import SizeLimit
 from tests.conftest import login, shared_fixture
-from tests.factories import make_pdf, make_zip, ingest_now
+from tests.factories import ingest_now, make_pdf, make_zip
 
 Status = Document.Status
 
