@@ -38,19 +38,25 @@ class EndpointForm(forms.ModelForm):
         max_length=500,
         help_text=gettext_lazy("The server's OpenAI-compatible root, e.g. http://vllm:8000/v1"),
     )
-    context_length = forms.IntegerField(label=gettext_lazy("Context length (tokens)"), min_value=1)
+    context_length = forms.IntegerField(
+        label=gettext_lazy("Context length (tokens)"), min_value=1, initial=8192
+    )
     input_price = forms.DecimalField(
         label=gettext_lazy("Input price per million tokens"),
         min_value=0,
         max_digits=10,
         decimal_places=4,
+        initial=0,
     )
     output_price = forms.DecimalField(
         label=gettext_lazy("Output price per million tokens"),
         min_value=0,
         max_digits=10,
         decimal_places=4,
+        initial=0,
     )
+
+    field_order = ["name", "base_url", "model"]  # the declared fields would come last
 
     class Meta:
         model = ModelEndpoint

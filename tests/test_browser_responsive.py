@@ -158,12 +158,13 @@ def pages_per_role(page: Page, base: str, site) -> dict[str | None, list[str]]:
     visits = {
         None: ["/login/"],
         "teammate": [conversation, "/chat/", "/collections/", f"/collections/{legal}/",
-                     f"/documents/{document}/pages/2/"],
+                     f"/documents/{document}/pages/2/", "/tokens/"],
         "owner": ["/chat/", f"/collections/{legal}/", f"/collections/{legal}/access/",
-                  f"/documents/{document}/pages/2/"],
+                  f"/documents/{document}/pages/2/", "/batch/", "/feedback/", "/usage/"],
         "auditor": ["/audit/", f"/audit/records/{record.pk}/", "/audit/events/",
                     f"/audit/documents/{document}/"],
-        "root": ["/collections/", "/people/", f"/people/{teammate}/"],
+        "root": ["/collections/", "/people/", f"/people/{teammate}/", "/models/",
+                 "/models/new/", "/usage/", "/usage/budgets/"],
     }  # fmt: skip
     return {
         username: [u if u.startswith("http") else f"{base}{u}" for u in urls]
