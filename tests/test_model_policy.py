@@ -13,7 +13,7 @@ from assistant import endpoints
 from assistant.models import Conversation, ModelEndpoint, QueryRecord, Usage
 from ingestion.models import Collection
 from tests.conftest import login, read_events
-from tests.factories import ingest_now, make_collection, make_document
+from tests.factories import ingest_now, make_auditor, make_collection, make_document
 from tests.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.embedded
@@ -134,6 +134,13 @@ def test_an_approved_internal_collection_is_answered_by_the_external_model_and_p
     assert (usage.prompt_tokens, usage.completion_tokens) == (1000, 50)
     assert usage.cost == (1000 * Decimal("2.50") + 50 * Decimal("10.00")) / 1_000_000
     assert list(usage.collections.all()) == [handbook]
+    # The auditor sees which model server answered and why it was allowed, on the record's
+    # page and in the export.
+    auditor = login(make_auditor())
+    page = auditor.get(reverse("audit:record", args=[record.pk])).content.decode()
+    assert "External model" in page and "model=big-external" in page
+    export = b"".join(auditor.get(reverse("audit:export", args=["csv"])).streaming_content)
+    assert ',external,"{""model"": ""big-external""' in export.decode()
 
 
 def test_an_internal_collection_not_approved_never_reaches_the_external_model(

@@ -20,7 +20,7 @@ FILTERS = ("user", "group", "collection", "document", "since", "until", "outcome
 CSV_COLUMNS = (
     "seq", "created_at", "username", "groups", "collections", "document_ids", "outcome",
     "question", "answer", "model", "prompt_tokens", "completion_tokens", "first_token_ms",
-    "latency_ms", "hash",
+    "latency_ms", "hash", "endpoint", "policy",
 )  # fmt: skip
 
 
@@ -86,6 +86,8 @@ def row(record: QueryRecord) -> dict:
         "first_token_ms": record.first_token_ms,
         "latency_ms": record.latency_ms,
         "hash": record.hash,
+        "endpoint": record.endpoint,  # on_premises or external
+        "policy": record.policy,  # the model that answered and the rule that allowed it
     }
 
 
@@ -124,6 +126,8 @@ def cell(value: object) -> object:
     quote (OWASP's advice for CSV injection); questions and answers are typed by users."""
     if isinstance(value, list):
         value = "|".join(map(str, value))
+    if isinstance(value, dict):
+        value = json.dumps(value, sort_keys=True, ensure_ascii=False)
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
