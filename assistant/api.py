@@ -165,6 +165,11 @@ def model(request: HttpRequest, model_id: str) -> HttpResponseBase:
     return no_store(JsonResponse(model_object(model_id)))
 
 
+def unknown_route(request: HttpRequest, rest: str) -> HttpResponseBase:
+    """Any other /v1/ path: a 404 in OpenAI's shape, not the site's HTML page."""
+    return no_store(error(404, gettext("There is no such API route."), "unknown_url"))
+
+
 def openapi_description(request: HttpRequest) -> HttpResponseBase:
     if response := wrong_method(request, "GET"):
         return response

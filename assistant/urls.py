@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 
 from assistant import (
@@ -91,8 +91,10 @@ api_patterns = (
     [
         path("chat/completions", api.chat_completions, name="chat_completions"),
         path("models", api.models, name="models"),
-        path("models/<path:model_id>", api.model, name="model"),
+        # Any character, a newline included: an odd model id is still the API's own 404.
+        re_path(r"^models/(?P<model_id>(?s:.+))$", api.model, name="model"),
         path("openapi.json", api.openapi_description, name="openapi"),
+        re_path(r"^(?P<rest>(?s:.*))$", api.unknown_route),
     ],
     "api",
 )

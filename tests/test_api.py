@@ -457,3 +457,17 @@ def test_a_model_failure_is_a_503_or_an_error_event(people, library, fake_llm, c
     frames = b"".join(streamed.streaming_content).decode().strip().split("\n\n")
     assert json.loads(frames[-1][6:])["error"]["code"] == "model_unavailable"
     assert [r.outcome for r in QueryRecord.objects.all()] == ["error", "error"]
+
+
+def test_every_unknown_api_path_and_odd_model_id_gets_an_openai_shaped_error(
+    people, client
+) -> None:
+    for url in ("/v1/completions", "/v1/chat/completions/x", "/v1/"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"]["type"] == "not_found_error", url
+    # A model id with a newline reaches the models route: no token, a 401; with one, a 404.
+    assert client.get("/v1/models/a%0Ab").json()["error"]["type"] == "authentication_error"
+    auth = {"Authorization": f"Bearer {make_token(people.teammate)}"}
+    response = client.get("/v1/models/a%0Ab", headers=auth)
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "model_not_found")
