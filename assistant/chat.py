@@ -206,6 +206,12 @@ def answer(
     sent_turns = endpoints.turns_for(endpoint, turns)
     if len(sent_turns) < len(turns):
         decision.policy["history_withheld"] = len(turns) - len(sent_turns)
+    # The oldest turns give way when the prompt would not fit the model's context.
+    room = endpoint.context_length - int(generation.get("max_tokens") or settings.LLM_MAX_TOKENS)
+    fitted = prompts.fitting(question, sources, sent_turns, room)
+    if len(fitted) < len(sent_turns):
+        decision.policy["history_dropped_for_context"] = len(sent_turns) - len(fitted)
+    sent_turns = fitted
     messages = prompts.build_messages(question, sources, sent_turns, language)
     checks: dict[str, Any] = {
         "language": language,

@@ -65,3 +65,29 @@ def build_messages(
     content = f"<documents>\n{block}\n</documents>\n\n{question}"
     messages.append({"role": "user", "content": content})
     return messages
+
+
+def approximate_tokens(text: str) -> int:
+    """A generous estimate (about three characters a token in English and its neighbours)."""
+    return len(text) // 3 + 1
+
+
+def fitting(
+    question: str, sources: list[dict], history: list[tuple[str, str]], room: int
+) -> list[tuple[str, str]]:
+    """The most recent turns of `history` that leave the prompt within `room` tokens (the
+    model's context length less the answer's max_tokens): the oldest go first; the documents
+    and the question are never cut."""
+    fixed = approximate_tokens(SYSTEM + ANSWER_IN + question) + sum(
+        approximate_tokens(source_text(s)) + 20 for s in sources
+    )
+    kept: list[tuple[str, str]] = []
+    used = fixed
+    for role, content in reversed(history):
+        used += approximate_tokens(content) + 4
+        if used > room:
+            break
+        kept.insert(0, (role, content))
+    if kept and kept[0][0] == "assistant":
+        kept = kept[1:]  # an answer without its question would read as the model's own words
+    return kept

@@ -348,3 +348,25 @@ def test_a_missing_api_key_is_empty(tmp_path, monkeypatch, settings) -> None:
     assert missing.api_key() == ""
     # The built-in model's key comes from its own setting, never from a registered model's.
     assert endpoints.builtin().api_key() == settings.LLM_API_KEY
+
+
+def test_the_oldest_turns_give_way_when_the_prompt_would_not_fit_the_models_context(
+    people, handbook, big, external
+) -> None:
+    """A model's registered context length bounds what is sent: the documents and the question
+    always go, the oldest turns are dropped first, and the record says how many."""
+    external.tokens = ["Long answer. " * 150]  # ~2,000 characters an answer
+    conversation = conversation_over(people.teammate, handbook)
+    for n in range(3):
+        ask(people.teammate, conversation, f"Question {n}: how many days of paid annual leave?")
+    big.context_length = 1200  # tokens; the answer's max_tokens (384) comes off it
+    big.save(update_fields=["context_length"])
+    ask(people.teammate, conversation, "And how many for part-time staff?")
+
+    messages = external.requests[-1]["messages"]
+    assert HANDBOOK in messages[-1]["content"] and "part-time" in messages[-1]["content"]
+    assert "Question 0" not in json.dumps(messages)  # the oldest went first
+    assert messages[1]["role"] == "user"  # never an answer without its question
+    dropped = latest().policy["history_dropped_for_context"]
+    assert dropped >= 2 and len(messages) == 2 + 6 - dropped  # system, kept turns, question
+    assert sum(len(m["content"]) for m in messages) // 3 <= 1200 - 384
