@@ -215,6 +215,13 @@ def report(record_ids: list[int], collection: int) -> None:
             {
                 "complete": sum(complete.values()),
                 "documents": dict(statuses.annotate(n=Count("id")).order_by()),
+                "failed": sorted(
+                    set(
+                        Document.objects.filter(
+                            collection_id=collection, status=Document.Status.FAILED
+                        ).values_list("error", flat=True)
+                    )
+                ),
             }
         )
     )
@@ -599,6 +606,7 @@ def one_round(
         "cpu_per_answer": cpu / max(1, len(ok)) * 1000,
         "complete": checked["complete"],
         "documents": checked["documents"],
+        "failed": checked["failed"],
     }
 
 
@@ -682,6 +690,8 @@ def main() -> None:
         print(f"N={r['n']}: TTFT through Enclave / the stand-in's own, p50: {ratio:.2f}x")
         if r["error_sample"]:
             print(f"  errors, e.g.: {r['error_sample']}")
+        if r["failed"]:
+            print(f"  documents failed: {r['failed']}")
     last = rounds[-1] if rounds else None
     if last and last["n"] >= 100:
         met = last["errors"] == 0 and last["p95"] <= 50 and last["complete"] == last["n"]
