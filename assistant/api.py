@@ -97,7 +97,7 @@ def offered(collections: list[Collection]) -> list[str]:
     """The models a token may name now: the allowed ones (the built-in first), and "auto" when
     one of them takes hard questions (else it would only ever mean the default)."""
     allowed = endpoints.allowed(collections)
-    auto = [endpoints.AUTO] if any(e.hard_questions for e in allowed) else []
+    auto = [endpoints.AUTO] if endpoints.auto_offered(allowed) else []
     return [e.name for e in allowed] + auto
 
 
@@ -471,9 +471,8 @@ def streamed(
             try:
                 for event in events:
                     if event["type"] == "record":
-                        record = QueryRecord.objects.get(pk=event["id"])  # committed already
                         head |= {"id": completion_id(event["id"]), "created": int(time.time())}
-                        head["model"] = answered_by(record)
+                        head["model"] = event["model"]  # the registry name the policy chose
                         yield chunk({"role": "assistant", "content": ""})
                     elif event["type"] == "token":
                         yield chunk({"content": event["text"]})

@@ -72,12 +72,14 @@ def history(conversation: Conversation, before: int | None = None) -> list[Excha
     if before is not None:
         messages = messages.filter(id__lt=before)
     recent = list(reversed(messages.order_by("-created_at", "-id")[: settings.HISTORY_TURNS * 2]))
+    searched: dict[int, list[int]] = {}  # a question and its answer share their record's chain
     turns: list[Exchange] = []
     for i, m in enumerate(recent):
         answer = m if m.role == Message.Role.ASSISTANT else next(iter(recent[i + 1 : i + 2]), None)
         record = answer.query if answer is not None and answer.query_id else None
-        searched = asked_over(record) if record is not None else None
-        turns.append((m.role, m.content, searched))
+        if record is not None and record.pk not in searched:
+            searched[record.pk] = asked_over(record)
+        turns.append((m.role, m.content, searched[record.pk] if record is not None else None))
     return turns
 
 
@@ -262,7 +264,7 @@ def answer(
     first_token_ms: int | None = None
     outcome, error = QueryRecord.Outcome.ERROR, "The answer was interrupted."
     try:
-        yield {"type": "record", "id": record.pk}
+        yield {"type": "record", "id": record.pk, "model": decision.policy["model"]}
         if not sources:
             refusal = str(NOTHING_FOUND)
             parts.append(refusal)

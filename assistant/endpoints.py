@@ -38,6 +38,7 @@ class Endpoint:
     key_env: str = ""
     key_file: str = ""
     builtin_key: str = ""
+    default: bool = False  # the admin's default (ModelEndpoint.default)
     pk: int | None = None  # None: the built-in model
 
     @property
@@ -83,6 +84,7 @@ def of(row: ModelEndpoint) -> Endpoint:
         hard_questions=row.hard_questions,
         key_env=row.api_key_env,
         key_file=row.api_key_file,
+        default=row.default,
         pk=row.pk,
     )
 
@@ -97,19 +99,21 @@ def named(name: str) -> Endpoint | None:
     return next((e for e in registered() if e.name == name), None)
 
 
+def approved(endpoint: Endpoint) -> set[int]:
+    """The ids of the collections an external model was approved for."""
+    if endpoint.pk is None:
+        return set()
+    rows = ModelEndpoint.approved_collections.through.objects.filter(modelendpoint_id=endpoint.pk)
+    return set(rows.values_list("collection_id", flat=True))
+
+
 def may_read(endpoint: Endpoint, collections: Sequence[Collection]) -> bool:
     """On-premises models read anything; an external one only collections that are internal
     and approved for it (a restricted collection, never)."""
     if not endpoint.external:
         return True
-    if endpoint.pk is None:
-        return False
-    approved = set(
-        ModelEndpoint.approved_collections.through.objects.filter(
-            modelendpoint_id=endpoint.pk
-        ).values_list("collection_id", flat=True)
-    )
-    return all(c.sensitivity != RESTRICTED and c.pk in approved for c in collections)
+    ids = approved(endpoint)
+    return all(c.sensitivity != RESTRICTED and c.pk in ids for c in collections)
 
 
 def allowed(collections: Sequence[Collection]) -> list[Endpoint]:
@@ -118,8 +122,12 @@ def allowed(collections: Sequence[Collection]) -> list[Endpoint]:
 
 def default(candidates: Sequence[Endpoint]) -> Endpoint:
     """The admin's default where allowed, else the built-in (always allowed)."""
-    marked = set(ModelEndpoint.objects.filter(default=True).values_list("name", flat=True))
-    return next((e for e in candidates if e.name in marked), candidates[0])
+    return next((e for e in candidates if e.default), candidates[0])
+
+
+def auto_offered(candidates: Sequence[Endpoint]) -> bool:
+    """ "Auto" means something only when an allowed model takes hard questions."""
+    return any(e.hard_questions for e in candidates)
 
 
 @dataclass
@@ -177,8 +185,8 @@ def turns_for(
     if not endpoint.external:
         return [(role, content) for role, content, _ in exchanges]
     ids = {pk for _, _, scope in exchanges for pk in scope or ()}
-    readable = Collection.objects.filter(pk__in=ids)
-    cleared = {c.pk for c in readable if may_read(endpoint, [c])}
+    readable = Collection.objects.filter(pk__in=ids).exclude(sensitivity=RESTRICTED)
+    cleared = set(readable.values_list("pk", flat=True)) & approved(endpoint)
     return [
         (role, content)
         for role, content, scope in exchanges

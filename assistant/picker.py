@@ -38,7 +38,7 @@ def offered(user: access.User, conversation: Conversation | None) -> Offer:
     return Offer(
         models=models,
         default=endpoints.default(models),
-        auto=any(e.hard_questions for e in models),
+        auto=endpoints.auto_offered(models),
         picked=conversation.model if conversation is not None else "",
     )
 

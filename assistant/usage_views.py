@@ -6,6 +6,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import Group
+from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +18,7 @@ from assistant import access, audit, people, usage
 from assistant.access import AuthedRequest
 from assistant.audit import trail
 from assistant.models import Usage
+from ingestion.models import Collection
 
 FILTERS = ("month", "since", "until", "collection", "model")
 View = Callable[..., HttpResponseBase]
@@ -30,12 +32,17 @@ def active_filters(request: AuthedRequest) -> dict[str, str]:
     return {k: request.GET[k].strip() for k in FILTERS if request.GET.get(k, "").strip()}
 
 
+def selected(request: AuthedRequest) -> tuple[usage.Period, QuerySet[Collection], QuerySet[Usage]]:
+    """The period, the collections shown and the usage rows the filters pick (or BadFilter)."""
+    period = usage.period_of(request.GET)
+    collections = usage.shown_collections(request.user, request.GET)
+    return period, collections, usage.search(request.user, request.GET, period)
+
+
 @viewers_only
 def index(request: AuthedRequest) -> HttpResponse:
     try:
-        period = usage.period_of(request.GET)
-        collections = usage.shown_collections(request.user, request.GET)
-        rows = usage.search(request.user, request.GET, period)
+        period, collections, rows = selected(request)
     except trail.BadFilter as exc:
         messages.error(request, str(exc))
         return redirect("usage:index")
@@ -59,9 +66,7 @@ def index(request: AuthedRequest) -> HttpResponse:
 @viewers_only
 def export(request: AuthedRequest) -> HttpResponseBase:
     try:
-        period = usage.period_of(request.GET)
-        collections = usage.shown_collections(request.user, request.GET)
-        rows = usage.search(request.user, request.GET, period)
+        _period, collections, rows = selected(request)
     except trail.BadFilter as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     audit.record(
