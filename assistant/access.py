@@ -88,13 +88,18 @@ def managed_collection(user: User, collection_id: int) -> Collection:
     return _visible_or_404(user, collections_managed_by(user), collection_id)
 
 
+def _documents() -> QuerySet[Document]:
+    """Documents that exist for users: one being deleted is gone at once."""
+    return Document.objects.exclude(status=Document.Status.DELETING)
+
+
 def readable_document(user: User, document_id: int) -> Document:
-    visible = Document.objects.filter(collection__in=collections_visible_to(user))
+    visible = _documents().filter(collection__in=collections_visible_to(user))
     return _visible_or_404(user, visible, document_id)
 
 
 def managed_document(user: User, document_id: int) -> Document:
-    visible = Document.objects.filter(collection__in=collections_managed_by(user))
+    visible = _documents().filter(collection__in=collections_managed_by(user))
     return _visible_or_404(user, visible, document_id)
 
 
@@ -108,10 +113,12 @@ def own_conversation(user: User, conversation_id: int) -> Conversation:
 def visible_sources(user: User, sources: list[dict]) -> list[dict]:
     """Re-authorise stored citations at view time: a revoked document's passage is withheld."""
     allowed = set(
-        Document.objects.filter(
+        _documents()
+        .filter(
             pk__in=[s["document_id"] for s in sources],
             collection__in=collections_visible_to(user),
-        ).values_list("pk", flat=True)
+        )
+        .values_list("pk", flat=True)
     )
     return [s if s["document_id"] in allowed else {"n": s["n"], "withheld": True} for s in sources]
 

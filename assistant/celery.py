@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery, bootsteps
@@ -12,6 +13,8 @@ from celery.signals import (
 )
 
 from assistant.logs import current_request_id
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,6 +38,20 @@ class RequeueStuckDocuments(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(RequeueStuckDocuments)
+
+
+@worker_ready.connect
+def prepare_index(**_: object) -> None:
+    """A Qdrant server's collection is created by a worker: the web's key may be read-only."""
+    from django.conf import settings
+
+    from ingestion import index
+
+    if settings.QDRANT_URL:
+        try:
+            index.ping()
+        except Exception:
+            log.exception("the index is unavailable; ingestion retries until it returns")
 
 
 @worker_ready.connect

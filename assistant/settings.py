@@ -316,6 +316,9 @@ if INGEST_LEASE_SECONDS <= 0:
 # --- vectors: a Qdrant Edge shard in var/index unless QDRANT_URL names a Qdrant server --------
 QDRANT_URL = env_str("QDRANT_URL")
 QDRANT_API_KEY = env_str("QDRANT_API_KEY") or None
+# The web tier's key is read-only in compose: this process then never writes to the server
+# (deletions and the collection's creation are the workers').
+QDRANT_READ_ONLY = env_bool("QDRANT_READ_ONLY", False)
 INDEX_PATH = Path(env_str("INDEX_PATH", str(VAR_DIR / "index")))
 QDRANT_COLLECTION = env_str("QDRANT_COLLECTION", "enclave_chunks")  # also the shard's folder
 # Fewer unindexed chunks than this are searched exactly; more get an HNSW graph (embedded).

@@ -71,6 +71,14 @@ def enqueue(document_id: int) -> None:
         log.warning("could not enqueue document %s; it stays queued", document_id)
 
 
+def enqueue_removal(document_id: int) -> None:
+    try:
+        app.send_task("ingestion.tasks.remove_document", args=[document_id])
+    except Exception:
+        # Hidden already; start-up and every broker reconnection send the removal again.
+        log.warning("could not enqueue the removal of document %s; it stays deleting", document_id)
+
+
 def enqueue_optimize() -> None:
     try:
         app.send_task("ingestion.tasks.optimize_index")
@@ -270,12 +278,9 @@ def reingest(document: Document, actor: User) -> None:
         transaction.on_commit(lambda: enqueue(document.pk))
 
 
-def remove(
-    document: Document, actor: User | None, detail: dict, *, tombstone: bool = False
-) -> None:
-    """Points first (verified by a count of zero), then in one transaction the tombstone, the
-    event and the row, then the file."""
-    index.delete(document.pk)
+def hide(document: Document, actor: User | None, detail: dict, *, tombstone: bool) -> None:
+    """In one transaction: the tombstone, the event, and the document out of search and pages
+    (status deleting). Its points, row and file go in `finish_removal`, in a worker."""
     with transaction.atomic():
         if tombstone:
             Tombstone.objects.create(
@@ -285,15 +290,28 @@ def remove(
                 deleted_by=actor,
             )
         audit.record(audit.Action.DELETE, actor, document, label=document.label, detail=detail)
-        document.delete()
+        # A worker still ingesting it loses its lease and stops at its next step.
+        Document.objects.filter(pk=document.pk).update(
+            status=Status.DELETING, lease_owner="", lease_until=None
+        )
+
+
+def finish_removal(document_id: int) -> None:
+    """The worker's part of a delete: points first (verified by a count of zero), then the row,
+    then the file. Safe to run twice."""
+    document = Document.objects.filter(pk=document_id, status=Status.DELETING).first()
+    if document is None:
+        return
+    index.delete(document.pk)
+    Document.objects.filter(pk=document.pk).delete()
     document.file.delete(save=False)
 
 
 def delete(document: Document, actor: User) -> None:
     tombstone = document.status != Status.SKIPPED
-    remove(
-        document, actor, {"sha256": document.sha256, "tombstone": tombstone}, tombstone=tombstone
-    )
+    detail = {"sha256": document.sha256, "tombstone": tombstone}
+    hide(document, actor, detail, tombstone=tombstone)
+    transaction.on_commit(lambda: enqueue_removal(document.pk))
 
 
 def settle_versions(document: Document) -> None:
@@ -317,7 +335,9 @@ def settle_versions(document: Document) -> None:
 
 
 def retire(old: Document, new: Document) -> None:
-    remove(old, new.uploaded_by, {"sha256": old.sha256, "superseded_by": new.pk})
+    """Runs in the worker that made `new` ready: the old version's points go at once."""
+    hide(old, new.uploaded_by, {"sha256": old.sha256, "superseded_by": new.pk}, tombstone=False)
+    finish_removal(old.pk)
 
 
 def delete_collection_documents(collection: Collection, actor: User) -> int:
@@ -333,11 +353,15 @@ def reingest_collection(collection: Collection, actor: User) -> None:
 
 
 def requeue_stuck() -> int:
-    """Queued documents (their message may be lost) and those whose worker's lease ran out.
-    A document another worker is processing is left alone."""
+    """Queued documents (their message may be lost) and those whose worker's lease ran out,
+    and deleted documents whose removal has not finished. A document another worker is
+    processing is left alone."""
     expired = Q(lease_until=None) | Q(lease_until__lt=timezone.now())
     stuck = Document.objects.filter(status__in=ACTIVE).filter(Q(status=Status.QUEUED) | expired)
     pks = list(stuck.values_list("pk", flat=True))
     for pk in pks:
         enqueue(pk)
-    return len(pks)
+    deleting = list(Document.objects.filter(status=Status.DELETING).values_list("pk", flat=True))
+    for pk in deleting:
+        enqueue_removal(pk)
+    return len(pks) + len(deleting)

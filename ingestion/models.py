@@ -54,6 +54,9 @@ class Document(models.Model):
         FAILED = "failed", _("Failed")
         ENCRYPTED = "encrypted", _("Encrypted")
         SKIPPED = "skipped", _("Skipped")
+        # Deleted by a user: hidden from search and pages at once; a worker removes its points
+        # (the web's Qdrant key may be read-only), then the row and the file.
+        DELETING = "deleting", _("Deleting")
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=300)

@@ -192,7 +192,7 @@ def ingest(document_id: int) -> float:
         fail(lease, str(TooLong()))
     except LeaseLost:
         log.warning("document %s: no longer held by this worker; stopped", document_id)
-        if not Document.objects.filter(pk=document_id).exists():
+        if not Document.objects.filter(pk=document_id).exclude(status=Status.DELETING).exists():
             index.delete(document_id)  # deleted meanwhile: what was written goes too
     return 0
 

@@ -1,7 +1,7 @@
 from celery import Task, shared_task
 from django.conf import settings
 
-from ingestion import index, pipeline
+from ingestion import documents, index, pipeline
 
 
 @shared_task(
@@ -21,6 +21,20 @@ def ingest_document(self: Task, document_id: int) -> None:
     wait = pipeline.ingest(document_id)
     if wait:  # another worker holds the document: look again when its lease would run out
         raise self.retry(countdown=wait, max_retries=None)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError, index.IndexUnavailable),
+    retry_backoff=True,
+    max_retries=None,  # hidden already; its points must go however long the index is away
+    retry_backoff_max=600,
+)
+def remove_document(document_id: int) -> None:
+    """A deleted document's points, row and file, removed by a worker: the web's Qdrant key
+    may be read-only (compose gives it one)."""
+    documents.finish_removal(document_id)
 
 
 @shared_task(ignore_result=True)

@@ -73,7 +73,7 @@ def documents_context(request: AuthedRequest, collection: Collection) -> dict:
     return {
         "collection": collection,
         "page": Paginator(docs, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page")),
-        "running": docs.filter(status__in=ACTIVE).exists(),
+        "running": docs.filter(status__in=[*ACTIVE, Document.Status.DELETING]).exists(),
         "batch": {
             "total": len(batch),
             "done": done,

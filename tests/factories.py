@@ -65,6 +65,12 @@ def ingest_now(document_id: int, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def remove_deleted() -> None:
+    """The worker's half of every delete, run in this process as the worker would."""
+    for pk in Document.objects.filter(status=Document.Status.DELETING).values_list("pk", flat=True):
+        documents.finish_removal(pk)
+
+
 def make_pdf(pages: list[str], *, password: str | None = None) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.pdfencrypt import StandardEncryption

@@ -404,9 +404,9 @@ def test_no_backend_is_published_and_each_needs_a_credential() -> None:
     """Reliability #8, the compose file (no Docker engine here: the containers cannot be
     started, nor a Qdrant server binary run): no backend publishes a port to the host, and each
     one demands a credential, required at `docker compose up` (`${VAR:?}`) and given to the app
-    in its URLs: Postgres a password, Redis `requirepass`, Qdrant an API key, vLLM `--api-key`.
-    Not covered here: connecting to the running containers from outside, and a read-only
-    Qdrant key for the web tier (it deletes points itself: ingestion/documents.py remove())."""
+    in its URLs: Postgres a password, Redis `requirepass`, Qdrant an API key, vLLM `--api-key`;
+    the web tier gets Qdrant's read-only key (and QDRANT_READ_ONLY), the workers the full one.
+    Not covered here: connecting to the running containers from outside."""
     for name, service in SERVICES.items():
         assert "ports" not in service or name == "web", name
         assert "network_mode" not in service, name  # host networking would publish every port
@@ -423,10 +423,55 @@ def test_no_backend_is_published_and_each_needs_a_credential() -> None:
         assert environment["DATABASE_URL"].startswith("postgres://enclave:${POSTGRES_PASSWORD:?")
         for variable in ("CELERY_BROKER_URL", "CACHE_URL"):
             assert environment[variable].startswith("redis://:${REDIS_PASSWORD:?"), variable
-        assert environment["QDRANT_API_KEY"].startswith("${QDRANT_API_KEY:?")
+        key = "QDRANT_READ_ONLY_API_KEY" if name == "web" else "QDRANT_API_KEY"
+        assert environment["QDRANT_API_KEY"].startswith(f"${{{key}:?"), name
+        assert environment.get("QDRANT_READ_ONLY") == ("true" if name == "web" else None), name
         assert environment["LLM_API_KEY"].startswith("${VLLM_API_KEY:?")
     # The healthchecks still work behind the credentials.
     assert "REDISCLI_AUTH" in SERVICES["redis"]["environment"]
+
+
+def test_a_read_only_engine_never_writes_and_leaves_creation_to_a_worker(tmp_path) -> None:
+    """Reliability #8: the web's engine (QDRANT_READ_ONLY, behind Qdrant's read-only key)
+    sends the server no write: a missing collection is reported as waiting for a worker, not
+    created; upserts and deletes are refused before any request. A worker's engine on the same
+    server creates it, and the web then searches and counts."""
+    from django.test import override_settings
+    from qdrant_client import QdrantClient
+
+    from ingestion.index.engine import IndexReadOnly, open_engine
+    from ingestion.index.server import ServerEngine
+    from tests.ingestion.test_engines import synthetic
+
+    class Recording(QdrantClient):
+        writes: list[str] = []
+
+        def __getattribute__(self, name: str):  # type: ignore[no-untyped-def]
+            if name in {"create_collection", "delete_collection", "create_payload_index",
+                        "upsert", "delete", "update_collection"}:  # fmt: skip
+                type(self).writes.append(name)
+            return super().__getattribute__(name)
+
+    client = Recording(path=str(tmp_path / "server"))
+    web = ServerEngine(client, "chunks", read_only=True)
+    with pytest.raises(index.IndexUnavailable, match="a worker creates it"):
+        web.ping()
+    with pytest.raises(IndexReadOnly):
+        web.upsert(synthetic(5))
+    with pytest.raises(IndexReadOnly):
+        web.delete(0)
+    assert Recording.writes == []
+    worker = ServerEngine(client, "chunks")
+    worker.ping()
+    worker.upsert(synthetic(5))
+    assert "create_collection" in Recording.writes and "upsert" in Recording.writes
+    Recording.writes.clear()
+    web.ping()
+    assert web.count() == 5 and len(web.retrieve([p.id for p in synthetic(5)])) == 5
+    assert Recording.writes == []
+    client.close()
+    with override_settings(QDRANT_URL="http://127.0.0.1:9", QDRANT_READ_ONLY=True):
+        assert open_engine().read_only  # type: ignore[attr-defined]
 
 
 def test_redis_with_requirepass_refuses_a_client_without_the_password(tmp_path) -> None:

@@ -30,6 +30,10 @@ class IndexUnavailable(RuntimeError):
     """The index cannot be opened: the message says why and what to do."""
 
 
+class IndexReadOnly(RuntimeError):
+    """A write was attempted by a process whose Qdrant key is read-only (QDRANT_READ_ONLY)."""
+
+
 @dataclass(frozen=True)
 class Point:
     id: str
@@ -109,7 +113,7 @@ def open_engine() -> Engine:
         from ingestion.index.server import ServerEngine
 
         client = QdrantClient(url=settings.QDRANT_URL, api_key=settings.QDRANT_API_KEY, timeout=10)
-        return ServerEngine(client, settings.QDRANT_COLLECTION)
+        return ServerEngine(client, settings.QDRANT_COLLECTION, read_only=settings.QDRANT_READ_ONLY)
     from ingestion.index.edge import EdgeEngine
 
     path = Path(settings.INDEX_PATH) / settings.QDRANT_COLLECTION

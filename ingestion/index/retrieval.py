@@ -75,6 +75,7 @@ def search(
         pairs = [(query, _indexed(p)) for p in found]
         order = rerank.predict(pairs, batch_size=len(pairs), show_progress_bar=False).argsort()
         found = [found[i] for i in order[::-1]]
+    found = _live(found)
     hits: list[Hit] = []
     per_doc: dict[int, int] = {}
     for p in found:
@@ -101,6 +102,19 @@ def search(
     if settings.RETRIEVAL_NEIGHBOURS:
         return _with_neighbours(hits, query, {str(c) for c in collection_ids})
     return [replace_field(h, context=h.text) for h in hits]
+
+
+def _live(found: list[Found]) -> list[Found]:
+    """Without the passages of documents deleted since (a worker removes their points soon)."""
+    from ingestion.models import Document
+
+    ids = {int(p.payload["document_id"]) for p in found}
+    live = set(
+        Document.objects.filter(pk__in=ids)
+        .exclude(status=Document.Status.DELETING)
+        .values_list("pk", flat=True)
+    )
+    return [p for p in found if int(p.payload["document_id"]) in live]
 
 
 def _indexed(found: Found) -> str:

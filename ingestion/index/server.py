@@ -16,6 +16,8 @@ from ingestion.index.engine import (
     KEYWORD_INDEX,
     LEXICAL,
     Found,
+    IndexReadOnly,
+    IndexUnavailable,
     Point,
     Query,
 )
@@ -28,16 +30,19 @@ SCROLL_PAGE = 1024
 
 
 class ServerEngine:
-    def __init__(self, client: "QdrantClient", collection: str) -> None:
+    def __init__(self, client: "QdrantClient", collection: str, *, read_only: bool = False) -> None:
         self.client = client
         self.collection = collection
+        # The web tier: it searches and counts; deleting, writing and creating are the workers'.
+        self.read_only = read_only
         # qdrant-client's local mode (the tests' stand-in) is not safe for concurrent use; a
         # server is, and the lock costs it nothing measurable.
         self._lock = threading.RLock()
         self._ready = False
 
     def _ensure(self) -> None:
-        """Create the collection and its payload indexes once; recreate an old schema."""
+        """Create the collection and its payload indexes once; recreate an old schema. A
+        read-only process waits for a worker to do it."""
         from qdrant_client import models
 
         if self._ready:
@@ -53,6 +58,11 @@ class ServerEngine:
                 ):
                     self._ready = True
                     return
+                if self.read_only:
+                    raise IndexUnavailable(
+                        f"Qdrant collection {self.collection} has an old schema: a worker "
+                        "recreates it when it starts."
+                    )
                 # Points of the single-vector schema cannot gain a lexical vector in place.
                 log.error(
                     "Qdrant collection %s has the old single-vector schema: recreating it for "
@@ -60,6 +70,11 @@ class ServerEngine:
                     self.collection,
                 )
                 self.client.delete_collection(self.collection)
+            elif self.read_only:
+                raise IndexUnavailable(
+                    f"Qdrant collection {self.collection} does not exist yet: a worker creates "
+                    "it when it starts."
+                )
             self.client.create_collection(
                 self.collection,
                 vectors_config={
@@ -89,9 +104,14 @@ class ServerEngine:
         with self._lock:
             return getattr(self.client, method)(self.collection, *args, **kwargs)
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise IndexReadOnly("this process's Qdrant key is read-only: the workers write")
+
     def upsert(self, points: list[Point]) -> None:
         from qdrant_client import models
 
+        self._writable()
         structs = [
             models.PointStruct(
                 id=p.id,
@@ -105,6 +125,7 @@ class ServerEngine:
     def delete(self, document_id: int, keep: list[str] | None = None) -> None:
         from qdrant_client import models
 
+        self._writable()
         where = _document(document_id)
         if keep:
             where.must_not = [models.HasIdCondition(has_id=list(keep))]
@@ -188,6 +209,8 @@ class ServerEngine:
         return False  # a Qdrant server builds its indexes itself, in the background
 
     def ping(self) -> None:
+        """The server answers and the collection exists (a worker creates it: see _ensure)."""
+        self._ensure()
         with self._lock:
             self.client.get_collections()
 

@@ -15,7 +15,7 @@ from ingestion import index, pipeline
 from ingestion.models import Document, Tombstone
 from ingestion.uploads import SizeLimit
 from tests.conftest import login, shared_fixture
-from tests.factories import ingest_now, make_pdf, make_zip
+from tests.factories import ingest_now, make_pdf, make_zip, remove_deleted
 
 Status = Document.Status
 
@@ -129,6 +129,7 @@ def test_deleting_leaves_a_tombstone_that_refuses_the_same_content(people) -> No
     ingest_all()
     document = Document.objects.get()
     client.post(reverse("ingestion:document_delete", args=[document.pk]))
+    remove_deleted()
     assert index.count(document.pk) == 0 and not document.file.storage.exists(document.file.name)
     assert Tombstone.objects.filter(sha256=document.sha256, name="gone.txt").exists()
     post(client, people.legal, [SimpleUploadedFile("again.txt", b"Obsolete rule.")])
@@ -144,6 +145,9 @@ def test_deleting_a_whole_collection_removes_every_point_and_file(people) -> Non
     documents = list(Document.objects.all())
     assert all(index.count(d.pk) > 0 for d in documents)
     client.post(reverse("ingestion:collection_clear", args=[people.legal.pk]))
+    assert set(Document.objects.values_list("status", flat=True)) == {Status.DELETING}
+    assert not index.search("Rule", [people.legal.pk], 5)  # hidden before the worker runs
+    remove_deleted()
     assert not Document.objects.exists()
     assert all(index.count(d.pk) == 0 for d in documents)
     assert not any(d.file.storage.exists(d.file.name) for d in documents)

@@ -2,6 +2,7 @@ import time
 from datetime import timedelta
 from unittest import mock
 
+import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.test import override_settings
@@ -55,7 +56,10 @@ def test_chunks_fit_the_embedder_window(db) -> None:
     assert [c.chunk_no for c in chunks] == list(range(len(chunks)))
 
 
-def test_a_document_deleted_while_it_is_written_leaves_no_points_behind(db, monkeypatch) -> None:
+@pytest.mark.parametrize("gone", ["row", "deleting"])
+def test_a_document_deleted_while_it_is_written_leaves_no_points_behind(
+    db, monkeypatch, gone: str
+) -> None:
     document = make_document(make_collection("C"), "a.txt", b"Words about lunch. " * 2000)
     written = []
     put = writes.put
@@ -63,7 +67,10 @@ def test_a_document_deleted_while_it_is_written_leaves_no_points_behind(db, monk
     def put_then_delete(*args: object, **kwargs: object) -> list[str]:
         count = put(*args, **kwargs)  # type: ignore[arg-type]
         written.append(index.count(document.pk))
-        Document.objects.filter(pk=document.pk).delete()  # deleted by an admin meanwhile
+        if gone == "row":
+            Document.objects.filter(pk=document.pk).delete()
+        else:  # an admin deleted it meanwhile: hidden, its removal not yet run by a worker
+            documents.delete(Document.objects.get(pk=document.pk), None)  # type: ignore[arg-type]
         return count
 
     monkeypatch.setattr(writes, "put", put_then_delete)

@@ -1,5 +1,6 @@
 """Ingestion through HTTP, a real broker and a real Celery worker."""
 
+import threading
 import time
 
 import pytest
@@ -69,8 +70,12 @@ def test_reingest_and_delete_go_through_the_worker(people, celery_worker) -> Non
     assert index.count(document.pk) == document.chunks
 
     client.post(reverse("ingestion:document_delete", args=[document.pk]))
-    assert not Document.objects.filter(pk=document.pk).exists()
+    deadline = time.monotonic() + 60  # the worker removes it: the web's index key is read-only
+    while Document.objects.filter(pk=document.pk).exists():
+        assert time.monotonic() < deadline, "the worker did not remove the deleted document"
+        time.sleep(0.2)
     assert index.count(document.pk) == 0
+    assert not document.file.storage.exists(document.file.name)
 
 
 def test_the_collection_page_polls_only_while_work_is_running(people, celery_worker) -> None:
@@ -87,3 +92,41 @@ def test_the_collection_page_polls_only_while_work_is_running(people, celery_wor
     assert b"<html" not in partial.content  # the htmx request gets the partial alone
     assert b"Ready" in partial.content
     assert b"hx-trigger" not in partial.content  # finished: polling stops
+
+
+def test_the_web_never_writes_to_the_index(people, celery_worker, monkeypatch) -> None:
+    """Reliability #8: compose gives the web tier a read-only Qdrant key, so nothing a user does
+    through the web may write to the index. Upload, search, delete a document and clear a
+    collection: every write reaches the engine from a worker thread, none from the request
+    (this) thread, and what was deleted is hidden at once and gone once the worker ran."""
+    web = threading.current_thread()
+    from_web: list[str] = []
+    engine_type = type(index.engine())
+    for name in ("upsert", "delete"):
+        original = getattr(engine_type, name)
+
+        def guarded(self, *args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            if threading.current_thread() is web:
+                from_web.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(engine_type, name, guarded)
+    client = login(people.owner)
+    upload = [SimpleUploadedFile(f"{n}.txt", b"Parking rule %d applies on level %d." % (n, n))
+              for n in range(3)]  # fmt: skip
+    client.post(reverse("ingestion:upload", args=[people.legal.pk]), {"files": upload})
+    documents = list(Document.objects.filter(collection=people.legal))
+    wait_for_documents(*documents)
+    assert all(d.status == Document.Status.READY for d in documents)
+    first, *rest = documents
+
+    client.post(reverse("ingestion:document_delete", args=[first.pk]))
+    assert first.pk not in {h.document_id for h in index.search("parking", [people.legal.pk], 5)}
+    client.post(reverse("ingestion:collection_clear", args=[people.legal.pk]))
+    assert index.search("parking rule", [people.legal.pk], 5) == []  # hidden before removal
+    deadline = time.monotonic() + 60
+    while Document.objects.filter(collection=people.legal).exists():
+        assert time.monotonic() < deadline, "the worker did not remove the deleted documents"
+        time.sleep(0.2)
+    assert [index.count(d.pk) for d in documents] == [0, 0, 0]
+    assert from_web == []
