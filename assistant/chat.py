@@ -6,6 +6,7 @@ import time
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -275,15 +276,19 @@ def answer(
             yield {"type": "status", "phase": "writing", "text": gettext("Writing…")}
             stopped = False
             # closing(): leaving the loop early closes the model's stream, and so its request.
-            with closing(llm.stream(messages, usage, generation, endpoint)) as tokens:
+            asked_to_stop = partial(stop_requested, record.pk)
+            tokens = llm.stream(messages, usage, generation, endpoint, should_stop=asked_to_stop)
+            with closing(tokens):
                 for text in tokens:
-                    if stop_requested(record.pk):
+                    if asked_to_stop():
                         stopped = True
                         break
                     if first_token_ms is None:
                         first_token_ms = int((time.monotonic() - started) * 1000)
                     parts.append(text)
                     yield {"type": "token", "text": text}
+            # A stream cut before its first token (llm.interrupt_when) ends without a reason.
+            stopped = stopped or (usage.finish_reason is None and asked_to_stop())
             outcome = QueryRecord.Outcome.STOPPED if stopped else QueryRecord.Outcome.ANSWERED
             error = ""
     except llm.LLMUnavailable as exc:

@@ -3,7 +3,10 @@ Which server answers is assistant/endpoints.py's decision; the built-in one when
 The server sets every generation parameter; nothing from the browser reaches the request."""
 
 import json
-from collections.abc import Generator
+import socket
+import threading
+from collections.abc import Callable, Generator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -84,15 +87,20 @@ def unavailable(exc: Exception) -> LLMUnavailable:
     raise exc
 
 
+STOP_POLL_SECONDS = 0.5
+
+
 def stream(
     messages: list[dict[str, str]],
     usage: Usage,
     generation: dict | None = None,
     endpoint: "Endpoint | None" = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Generator[str]:
     """Yield text as the model produces it; fill `usage` when the stream ends. Closing the
     generator early (stop, browser gone) closes the connection, which makes vLLM abort the
-    request instead of generating on for nobody.
+    request instead of generating on for nobody. Until the first text, `should_stop` is
+    polled as well (see interrupt_when): a long prompt or a queue can hold the first token back.
 
     The server-sent events are read with httpx directly, not the OpenAI client: its per-chunk
     objects cost ~0.35 ms of CPU a token (measured), a core's worth at 100 streams of 20 tokens
@@ -115,25 +123,66 @@ def stream(
                     gettext_noop("The language model server returned an error (HTTP %(status)s)."),
                     status=response.status_code,
                 )
-            for line in response.iter_lines():
-                data = line[5:].strip() if line.startswith("data:") else ""
-                if not data or data == "[DONE]":
-                    continue
-                event = json.loads(data)
-                if "error" in event:  # vLLM reports a failure mid-stream as an event
-                    message = gettext_noop("The language model failed (%(error)s).")
-                    raise LLMUnavailable(message, error="stream error")
-                if event.get("usage"):
-                    usage.prompt_tokens = event["usage"].get("prompt_tokens")
-                    usage.completion_tokens = event["usage"].get("completion_tokens")
-                for choice in event.get("choices") or ():
-                    usage.finish_reason = choice.get("finish_reason") or usage.finish_reason
-                    if text := (choice.get("delta") or {}).get("content"):
-                        yield text
+            waiting = interrupt_when(should_stop, response) if should_stop else None
+            try:
+                yield from _texts(response, usage, waiting)
+            except (httpx.TransportError, ValueError):
+                if waiting is not None and waiting.interrupted:
+                    return  # stopped before the first token: the stream simply ends
+                raise
+            finally:
+                if waiting is not None:
+                    waiting.done.set()
     except httpx.TimeoutException:
         raise LLMUnavailable(gettext_noop("The language model did not answer in time.")) from None
     except (httpx.TransportError, ValueError):  # connection lost, or not JSON
         raise LLMUnavailable(gettext_noop("The language model server cannot be reached.")) from None
+
+
+@dataclass
+class Waiting:
+    done: threading.Event = field(default_factory=threading.Event)
+    interrupted: bool = False
+
+
+def interrupt_when(should_stop: Callable[[], bool], response: "httpx.Response") -> Waiting:
+    """Until the first text (`done`), poll `should_stop` in a thread; when it says stop, shut
+    the connection's socket down: the read blocked on it returns at once, and vLLM, seeing the
+    client gone, aborts the request (it listens for a disconnect while it prefills)."""
+    waiting = Waiting()
+    conn = response.extensions["network_stream"].get_extra_info("socket")
+
+    def watch() -> None:
+        while not waiting.done.wait(STOP_POLL_SECONDS):
+            if should_stop():
+                waiting.interrupted = True
+                with suppress(OSError):  # closed already
+                    conn.shutdown(socket.SHUT_RDWR)
+                return
+
+    threading.Thread(target=watch, name="llm-stop-watch", daemon=True).start()
+    return waiting
+
+
+def _texts(response: "httpx.Response", usage: Usage, waiting: Waiting | None) -> Generator[str]:
+    """The text deltas of a chat completion's server-sent events."""
+    for line in response.iter_lines():
+        data = line[5:].strip() if line.startswith("data:") else ""
+        if not data or data == "[DONE]":
+            continue
+        event = json.loads(data)
+        if "error" in event:  # vLLM reports a failure mid-stream as an event
+            message = gettext_noop("The language model failed (%(error)s).")
+            raise LLMUnavailable(message, error="stream error")
+        if event.get("usage"):
+            usage.prompt_tokens = event["usage"].get("prompt_tokens")
+            usage.completion_tokens = event["usage"].get("completion_tokens")
+        for choice in event.get("choices") or ():
+            usage.finish_reason = choice.get("finish_reason") or usage.finish_reason
+            if text := (choice.get("delta") or {}).get("content"):
+                if waiting is not None:
+                    waiting.done.set()  # from here the caller checks between tokens
+                yield text
 
 
 @cache

@@ -2,6 +2,8 @@
 errors, hangs, dropped connections. Real generation is tested against the real vLLM."""
 
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,9 @@ class FakeLLM:
         self.completion: str | None = "OK"
         self.delay = 0.0  # seconds before any reply: a slow model
         self.token_delay = 0.0  # seconds between streamed tokens: a long answer
+        # Seconds between the response's headers and its first token (a long prefill or a
+        # queue); a client leaving meanwhile is noticed, as vLLM notices it, and ends the wait.
+        self.first_token_delay = 0.0
         # Set when the client closed a stream before its end (vLLM then aborts the request).
         self.disconnected = threading.Event()
         self.requests: list[dict] = []
@@ -75,6 +80,10 @@ class FakeLLM:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
+                self.wfile.flush()
+                if fake.first_token_delay and not self.client_stays(fake.first_token_delay):
+                    fake.disconnected.set()
+                    return
                 tokens = fake.tokens
                 if fake.mode == "echo":
                     prompt = "\n".join(m["content"] for m in body["messages"])
@@ -104,6 +113,15 @@ class FakeLLM:
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     fake.disconnected.set()
+
+            def client_stays(self, seconds: float) -> bool:
+                """Wait, unless the client closes the connection first."""
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.05)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return False
+                return True
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

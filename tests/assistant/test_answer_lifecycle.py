@@ -1,6 +1,8 @@
 """An answer's lifecycle: status while working, stop, regenerate, edit and resend, copy."""
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -89,6 +91,30 @@ def test_stop_ends_the_model_request_and_keeps_the_partial_answer(
     assert record.outcome == QueryRecord.Outcome.STOPPED and record.error == ""
     assert record.answer == "".join(shown) == Conversation.objects.get().messages.last().content
     assert audit.verify()[1] is None
+
+
+def test_stop_before_the_first_token_ends_the_model_request_at_once(
+    people, library, fake_llm
+) -> None:
+    """The model has not sent a token yet (a long prompt, a queue): Stop still ends the
+    request within a poll or two, not at the first token or LLM_READ_TIMEOUT; the outcome is
+    `stopped`, with an empty answer."""
+    fake_llm.first_token_delay = 30
+    response = login(people.teammate).post(reverse("chat:ask_new"), {"question": QUESTION})
+    events = events_as_they_come(response)
+    for name, data in events:
+        if name == "status" and data.get("phase") == "writing":
+            break
+    started = time.monotonic()
+    # The Stop button's view (tested above) sets this flag, from another thread or process.
+    threading.Timer(0.3, chat.stop, args=[QueryRecord.objects.get()]).start()
+    rest = list(events)
+    assert time.monotonic() - started < 5
+    assert fake_llm.disconnected.wait(5), "the model server was not told"
+    assert rest[-1][0] == "done" and rest[-1][1]["outcome"] == "stopped"
+    record = QueryRecord.objects.get()
+    assert record.outcome == QueryRecord.Outcome.STOPPED and record.error == ""
+    assert record.first_token_ms is None
 
 
 def test_only_the_asker_can_stop_an_answer(people, library, fake_llm) -> None:
