@@ -53,26 +53,45 @@ ITEMS = [
 TAG = re.compile(r"Reliability\s+((?:#\d+[\s,and]*)+)")
 
 
+LIMIT = re.compile(r"Not (?:covered|testable) here:\s*(.+?\.)(?=\s*$|\s+[A-Z])", re.S)
+
+
 def covering() -> dict[int, list[str]]:
     """Item number → the tests (file::name) whose docstring names it."""
-    found: dict[int, list[str]] = {n: [] for n in range(1, len(ITEMS) + 1)}
+    return {n: [test for test, _ in found] for n, found in _tagged().items()}
+
+
+def _tagged() -> dict[int, list[tuple[str, str]]]:
+    """Item number → (test, what its docstring says it cannot cover here) for each test."""
+    found: dict[int, list[tuple[str, str]]] = {n: [] for n in range(1, len(ITEMS) + 1)}
     for path in sorted((ROOT / "tests").rglob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.FunctionDef | ast.ClassDef) or not node.name.startswith(
                 ("test", "Test")
             ):
                 continue
-            for tag in TAG.finditer(ast.get_docstring(node) or ""):
+            docstring = ast.get_docstring(node) or ""
+            limit = " ".join(" ".join(m[1].split()) for m in LIMIT.finditer(docstring))
+            for tag in TAG.finditer(docstring):
                 for n in re.findall(r"#(\d+)", tag[1]):
-                    found[int(n)].append(f"{path.relative_to(ROOT).as_posix()}::{node.name}")
+                    name = f"{path.relative_to(ROOT).as_posix()}::{node.name}"
+                    found[int(n)].append((name, limit))
     return found
 
 
+def status(found: list[tuple[str, str]]) -> str:
+    """Covered when a test names the item; what a docstring says cannot be run here is shown."""
+    if not found:
+        return "**not covered**"
+    limits = sorted({limit for _, limit in found if limit})
+    return "covered" + "".join(f"; not here: {limit}" for limit in limits)
+
+
 def table() -> str:
-    rows = ["| # | Item | Tests |", "|---|---|---|"]
-    for n, tests in covering().items():
-        names = "<br>".join(f"`{t}`" for t in tests) or "**not covered**"
-        rows.append(f"| {n} | {ITEMS[n - 1]} | {names} |")
+    rows = ["| # | Item | Tests | Status |", "|---|---|---|---|"]
+    for n, found in _tagged().items():
+        names = "<br>".join(f"`{test}`" for test, _ in found) or "none"
+        rows.append(f"| {n} | {ITEMS[n - 1]} | {names} | {status(found)} |")
     return "\n".join(rows)
 
 

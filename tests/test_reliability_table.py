@@ -12,3 +12,13 @@ def test_the_readmes_reliability_table_is_current() -> None:
 def test_a_tagged_docstring_is_read_for_each_item_it_names() -> None:
     tags = [m[1] for m in reliability.TAG.finditer("Reliability #14, #15 and #21: bad files")]
     assert tags and reliability.re.findall(r"#(\d+)", tags[0]) == ["14", "15", "21"]
+
+
+def test_the_status_shows_what_a_docstring_says_cannot_run_here() -> None:
+    doc = "Reliability #8: keys. Not covered here: a real container.\n    More text."
+    [limit] = [m[1] for m in reliability.LIMIT.finditer(doc)]
+    assert limit == "a real container."
+    assert reliability.status([("t::a", limit), ("t::b", "")]) == (
+        "covered; not here: a real container."
+    )
+    assert reliability.status([]) == "**not covered**"
