@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
 from assistant import audit, endpoints, grounding, llm, metrics, prompts
@@ -51,6 +51,13 @@ def retrieve(
         )
     sources = [{"n": n, **asdict(hit)} for n, hit in enumerate(hits, start=1)]
     return scope, sources, searched
+
+
+def question_language(question: str) -> str:
+    """The question's language by its function words; one too short to tell ("¿Dieta diaria
+    en Francia?") is taken to be in the language its asker reads the pages in."""
+    reader = lexical.LANGUAGES.get((translation.get_language() or "en")[:2], "english")
+    return lexical.language_of(question, unclear=reader)
 
 
 def belonging(retrieved: list[dict]) -> list[dict]:
@@ -205,7 +212,7 @@ def answer(
     decision = endpoints.decide(guarded, picked, hard)
     endpoint = decision.endpoint
     generation = {**generation, "model": endpoint.model}
-    language = lexical.language_of(question)  # the answer's too: the model is told to use it
+    language = question_language(question)  # the answer's too: the model is told to use it
     sent_turns = endpoints.turns_for(endpoint, turns)
     if len(sent_turns) < len(turns):
         decision.policy["history_withheld"] = len(turns) - len(sent_turns)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import access, audit
+from assistant import access, audit, grounding
 from assistant.access import AuthedRequest
 from assistant.audit import trail
 from assistant.models import Feedback, Message, QueryRecord
@@ -93,13 +93,26 @@ def search(user: access.User, params: Mapping[str, str]) -> QuerySet[Feedback]:
     return found.order_by("-updated_at", "-id")
 
 
+def cited_documents(answer: str, retrieved: list[dict], checks: dict) -> set[int]:
+    """The documents an answer cites with [n]. A source shown but never cited does not count:
+    n is the place of its passage among those shown, whose point ids the record keeps in order
+    (chat.py); a purged record cites nothing."""
+    shown = checks.get("shown", [])
+    document_of = {s.get("point_id"): s.get("document_id") for s in retrieved}
+    numbers = {int(n) for n in grounding.CITATION.findall(answer)}
+    cited = {document_of.get(shown[n - 1]) for n in numbers if 0 < n <= len(shown)}
+    return {pk for pk in cited if pk is not None}
+
+
 def disliked_documents(user: access.User, found: QuerySet[Feedback]) -> list[dict]:
-    """The documents most often among the sources of disliked answers. An admin sees only
-    those in collections they manage."""
+    """The documents most often cited in disliked answers. An admin sees only those in
+    collections they manage."""
     counts: Counter[int] = Counter()
-    keys = found.filter(rating=Feedback.Rating.DOWN).values_list("record__document_keys", flat=True)
-    for document_keys in keys.iterator(500):
-        counts.update(int(k) for k in document_keys.strip(",").split(",") if k)
+    disliked = found.filter(rating=Feedback.Rating.DOWN).values_list(
+        "record__answer", "record__retrieved", "record__grounding"
+    )
+    for answer, retrieved, checks in disliked.iterator(500):
+        counts.update(cited_documents(answer, retrieved or [], checks or {}))
     auditor = access.can_audit(user)
     documents = Document.objects.filter(pk__in=list(counts))
     if not auditor:

@@ -262,13 +262,16 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in BOUNDARY.split(text) if s.strip()]
 
 
-def overlap(claim: set[str], passage: str) -> float:
-    return len(claim & set(lexical.terms(passage))) / len(claim)
+def overlap(claim: set[str], passage: str, language: str) -> float:
+    """Stemmed in the claim's language, never the passage's own: a short question can fall back
+    to English, and stems of one language never meet another's."""
+    return len(claim & set(lexical.terms(passage, language))) / len(claim)
 
 
 def check(answer: str, sources: list[dict], language: str | None = None) -> Grounding:
-    """Flag sentences whose values or claims no source supports; their words are stemmed in the
-    answer's language (the question's, given by the caller; else detected from the answer)."""
+    """Flag sentences whose values or claims no source supports; their words, and the passages',
+    are stemmed in the answer's language (the question's, given by the caller; else detected
+    from the answer)."""
     by_number = {s["n"]: prompts.source_text(s) for s in sources}
     text, dangling = drop_dangling(answer, set(by_number))
     result = Grounding(answer=text, dangling=dangling)
@@ -295,7 +298,7 @@ def unsupported_claims(
         if len(terms) < MIN_CLAIM_TERMS:
             continue
         passages = [by_number[n] for n in cited] or list(by_number.values())
-        if not any(overlap(terms, p) >= settings.GROUNDING_MIN_OVERLAP for p in passages):
+        if not any(overlap(terms, p, language) >= settings.GROUNDING_MIN_OVERLAP for p in passages):
             claims.append((sentence, passages))
     placed = placed_by_meaning(claims)
     return [s for s, _passages in claims if s not in placed]

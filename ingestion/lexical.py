@@ -59,14 +59,17 @@ ELISION = re.compile(r"^(?:qu|[cdjlmnst])'")  # French l'offre, d'un, qu'il: the
 MAX_TERM_CHARS = 40  # longer "words" are noise (hashes, base64): they never match a query
 
 
-def language_of(text: str) -> str:
+def language_of(text: str, unclear: str = "english") -> str:
     """The Snowball name of the text's language, by which list its words hit most; English
     unless another clearly wins (two hits at least and more than English's), so short or
-    unusual English text (tables, headings) keeps the English stems it always had."""
+    unusual English text (tables, headings) keeps the English stems it always had. Text with
+    fewer than two hits in any list is `unclear`'s (English unless the caller knows better)."""
     words = [w.replace("’", "'") for w in WORD.findall(text.lower())]
     hits = {language: sum(w in stop for w in words) for language, stop in STOPWORDS.items()}
     best = max(hits, key=hits.__getitem__)
-    return best if hits[best] >= 2 and hits[best] > hits["english"] else "english"
+    if hits[best] < 2:
+        return unclear
+    return best if hits[best] > hits["english"] else "english"
 
 
 @cache

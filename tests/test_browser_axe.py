@@ -32,6 +32,14 @@ RUN_AXE = """async () => {
 }"""
 
 
+@pytest.fixture(autouse=True)
+def axe_installed() -> None:
+    """`make test` installs axe-core (`make browser`): without it these tests fail, never skip,
+    so that a green run always means every page was checked."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is not installed ({AXE}): run `make browser`")
+
+
 @pytest.fixture
 def browser_context_args(browser_context_args):
     """The pages' CSP forbids inline scripts: axe is injected as one."""
@@ -52,7 +60,6 @@ def violations(page: Page, url: str, where: str) -> list[str]:
     return scan(page, f"on {url} {where}")
 
 
-@pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is not installed ({AXE}): make browser")
 def test_every_page_has_no_serious_accessibility_violation_for_any_role(
     page: Page, live_server, site
 ) -> None:
@@ -70,7 +77,6 @@ def test_every_page_has_no_serious_accessibility_violation_for_any_role(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is not installed ({AXE}): make browser")
 def test_the_chats_open_panels_drawer_and_forms_have_no_serious_accessibility_violation(
     page: Page, live_server, site
 ) -> None:
@@ -106,7 +112,6 @@ def test_the_chats_open_panels_drawer_and_forms_have_no_serious_accessibility_vi
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is not installed ({AXE}): make browser")
 def test_every_page_in_german_has_no_serious_accessibility_violation(
     page: Page, live_server, site
 ) -> None:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, ViewportSize, expect
 
 from assistant.audit.models import QueryRecord
+from assistant.models import ModelEndpoint
 from tests.factories import PASSWORD, ingest_now, make_auditor, make_document, make_pdf, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -86,6 +87,8 @@ WIDE = """() => [...document.body.querySelectorAll("*")]
   .map((el) => el.tagName + "." + el.className).slice(0, 5)"""
 DARK_PAGE = """() => getComputedStyle(document.body).backgroundColor.match(/\\d+/g)
   .slice(0, 3).map(Number).reduce((a, b) => a + b) < 150"""
+# Whether a CSS transition (the drawer sliding, say) is running on the element.
+SLIDING = "el => el.getAnimations().some((a) => a.playState === 'running')"
 FOCUS_SHOWN = """() => { const el = document.activeElement, style = getComputedStyle(el);
   return el === document.body
     || (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2); }"""
@@ -148,23 +151,29 @@ def check_focus(page: Page, url: str) -> list[str]:
 
 
 def pages_per_role(page: Page, base: str, site) -> dict[str | None, list[str]]:
-    """Every page each role can see (None: signed out), as absolute URLs; a question is asked
-    first, so that a conversation and its query record exist."""
+    """Every page each role can see (None: signed out), and the error pages (404, 403), as
+    absolute URLs; a question is asked first, so that a conversation and its query record exist."""
     legal, document = site.legal.pk, site.document.pk
     sign_in(page, base, "teammate")
     conversation = ask(page)
     record = QueryRecord.objects.get()
     teammate = User.objects.get(username="teammate").pk
+    model = ModelEndpoint.objects.create(
+        name="big-external", base_url="https://llm.example.com/v1", model="big",
+        location=ModelEndpoint.Location.EXTERNAL, api_key_env="BIG_KEY",
+    )  # fmt: skip
+    model.approved_collections.add(site.legal)
     visits = {
-        None: ["/login/"],
+        None: ["/login/", "/no-such-page/"],
         "teammate": [conversation, "/chat/", "/collections/", f"/collections/{legal}/",
-                     f"/documents/{document}/pages/2/", "/tokens/"],
+                     f"/documents/{document}/pages/2/", "/tokens/",
+                     "/models/", "/collections/999999/"],  # 403 and 404
         "owner": ["/chat/", f"/collections/{legal}/", f"/collections/{legal}/access/",
                   f"/documents/{document}/pages/2/", "/batch/", "/feedback/", "/usage/"],
         "auditor": ["/audit/", f"/audit/records/{record.pk}/", "/audit/events/",
                     f"/audit/documents/{document}/"],
         "root": ["/collections/", "/people/", f"/people/{teammate}/", "/models/",
-                 "/models/new/", "/usage/", "/usage/budgets/"],
+                 "/models/new/", f"/models/{model.pk}/", "/usage/", "/usage/budgets/"],
     }  # fmt: skip
     return {
         username: [u if u.startswith("http") else f"{base}{u}" for u in urls]
@@ -208,6 +217,7 @@ def test_on_a_phone_the_sidebar_is_a_drawer_and_long_answers_keep_the_question_b
     page.goto(conversation)
     toggle = page.get_by_role("button", name="Conversations")
     sidebar = page.locator("#sidebar")
+    assert not sidebar.evaluate(SLIDING), "the drawer slides on page load"
     expect(sidebar).to_be_hidden()
     page.keyboard.press("Tab")  # the drawer's button comes first
     expect(toggle).to_be_focused()
@@ -250,6 +260,15 @@ def test_the_chat_screenshots_in_the_readme(page: Page, live_server, site, fake_
             page.emulate_media(color_scheme=scheme)
             page.goto(conversation)
             page.locator("#messages").evaluate("m => m.scrollTo(0, 0)")
+            sidebar = page.locator("#sidebar")
+            if size == PHONE:
+                # The drawer is off the screen from the first paint: nothing slides on load.
+                assert not sidebar.evaluate(SLIDING), "the drawer slides on page load"
+                expect(sidebar).to_be_hidden()
+                box = sidebar.bounding_box()
+                assert box and box["x"] + box["width"] <= 0, box
+            else:
+                expect(sidebar).to_be_in_viewport()
             path = SCREENSHOTS / f"chat-{name}-{scheme}.png"
             page.screenshot(path=str(path))
             assert path.stat().st_size > 10_000

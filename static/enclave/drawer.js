@@ -14,6 +14,7 @@
   }
 
   function setOpen(open, focusButton) {
+    drawer.classList.add("used");  // from now on it slides (app.css): never on page load
     button.setAttribute("aria-expanded", String(open));
     drawer.classList.toggle("open", open);
     if (open) {

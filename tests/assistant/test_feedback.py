@@ -11,10 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assistant import audit
+from assistant.feedback import cited_documents
 from assistant.models import AuditEvent, Conversation, Feedback, Message, QueryRecord
+from ingestion import pipeline
 from ingestion.models import Collection, Document
+from tests.assistant.test_chat import ask
 from tests.conftest import login
-from tests.factories import make_auditor, make_user
+from tests.factories import make_auditor, make_document, make_user
 
 pytestmark = pytest.mark.embedded
 Action = AuditEvent.Action
@@ -29,9 +32,16 @@ def make_document_row(collection: Collection, title: str) -> Document:
 
 
 def make_answer(
-    user, collections: list[Collection], documents: list[Document] = (), question: str = "Why?"
+    user,
+    collections: list[Collection],
+    documents: list[Document] = (),
+    question: str = "Why?",
+    cited: list[Document] | None = None,
 ) -> Message:
-    """A finished, chained answer in a conversation of the user's."""
+    """A finished, chained answer in a conversation of the user's, showing one passage of each
+    document as a source and citing those of `cited` (default: all)."""
+    retrieved = [{"point_id": f"point-{d.pk}", "document_id": d.pk} for d in documents]
+    numbers = [n for n, d in enumerate(documents, start=1) if cited is None or d in cited]
     conversation = Conversation.objects.create(user=user, title=question)
     record = QueryRecord.objects.create(
         user_ref=user.pk,
@@ -41,9 +51,12 @@ def make_answer(
         scope=[{"id": c.pk, "name": c.name} for c in collections],
         collection_keys=audit.keys([c.pk for c in collections]),
         document_keys=audit.keys([d.pk for d in documents]),
+        retrieved=retrieved,
+        grounding={"shown": [r["point_id"] for r in retrieved]},
     )
+    answer = "Because " + (" ".join(f"[{n}]" for n in numbers) or "[1]") + "."
     with transaction.atomic():
-        audit.finalize(record, answer="Because [1].", outcome=QueryRecord.Outcome.ANSWERED)
+        audit.finalize(record, answer=answer, outcome=QueryRecord.Outcome.ANSWERED)
     Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
     return Message.objects.create(
         conversation=conversation, role=Message.Role.ASSISTANT, content="Because.", query=record
@@ -157,12 +170,17 @@ def test_the_chat_shows_each_answer_with_its_feedback_form(people) -> None:
 
 @pytest.fixture
 def rated(people):
-    """Disliked answers in Legal (managed by owner) and in Sales, one liked in Legal."""
+    """Disliked answers in Legal (managed by owner) and in Sales, one liked in Legal; the
+    glossary was shown as a source of both disliked Legal answers, cited by neither."""
     handbook = make_document_row(people.legal, "Handbook")
     contract = make_document_row(people.legal, "Contract")
+    glossary = make_document_row(people.legal, "Glossary")
     pricing = make_document_row(people.sales, "Pricing")
-    legal = make_answer(people.teammate, [people.legal], [handbook, contract], "Leave days?")
-    legal2 = make_answer(people.teammate, [people.legal], [handbook], "Notice period?")
+    shown, cited = [glossary, handbook, contract], [handbook, contract]
+    legal = make_answer(people.teammate, [people.legal], shown, "Leave days?", cited)
+    legal2 = make_answer(
+        people.teammate, [people.legal], [handbook, glossary], "Notice period?", [handbook]
+    )
     liked = make_answer(people.teammate, [people.legal], [contract], "Who signs?")
     sales = make_answer(people.outsider, [people.sales], [pricing], "SALES-ONLY discount?")
     rate(people.teammate, legal, rating="down", reasons=["wrong"], comment="=HYPERLINK(1)")
@@ -182,10 +200,20 @@ def test_a_collection_admin_reads_feedback_on_their_collections_only(people, rat
     assert f'href="{reverse("feedback:index")}"' in page  # the navigation link
     viewed = AuditEvent.objects.get(action=Action.AUDIT_VIEWED)
     assert viewed.actor_username == "owner" and viewed.detail == {"page": "feedback", "filters": {}}
-    # The handbook was a source of both disliked answers, the contract of one.
+    # The handbook was cited by both disliked answers, the contract by one; the glossary was
+    # only shown.
     top = page.split('class="disliked-documents"')[1].split("</ol>")[0]
     assert top.index("Handbook") < top.index("Contract")
     assert "2 disliked answers" in top and "1 disliked answer<" in top
+    assert "Glossary" not in top
+
+
+def test_only_sources_an_answer_cites_count_and_a_purged_record_cites_none() -> None:
+    retrieved = [{"point_id": "a", "document_id": 7}, {"point_id": "b", "document_id": 8}]
+    checks = {"shown": ["b", "a"]}
+    assert cited_documents("Yes [2], and [2] again.", retrieved, checks) == {7}
+    assert cited_documents("Yes [1] [3] [0].", retrieved, checks) == {8}
+    assert cited_documents("", [], {}) == set()
 
 
 def test_an_admin_filtering_by_a_collection_they_do_not_manage_sees_nothing(people, rated):
@@ -255,3 +283,19 @@ def test_the_csv_export_neutralises_formulas_and_is_audited(people, rated) -> No
 def test_a_superuser_sees_the_feedback_page(people, rated) -> None:
     root = make_user("root", is_superuser=True)
     assert "SALES-ONLY" in login(root).get(reverse("feedback:index")).content.decode()
+
+
+def test_a_disliked_chat_answer_counts_the_documents_it_cites_not_those_it_shows(
+    people, fake_llm
+) -> None:
+    refunds = make_document(people.legal, "refunds.txt", b"Refunds take 14 days, item arrived.")
+    pipeline.ingest(refunds.pk)
+    for tokens in (["Refunds take 14 days [1]."], ["I cannot tell from the documents."]):
+        fake_llm.tokens = tokens
+        ask(people.teammate)
+        answer = Message.objects.filter(role=Message.Role.ASSISTANT).latest("id")
+        assert answer.sources and answer.sources[0]["document_id"] == refunds.pk  # shown
+        rate(people.teammate, answer, rating="down")
+    page = login(people.owner).get(reverse("feedback:index")).content.decode()
+    top = page.split('class="disliked-documents"')[1].split("</ol>")[0]
+    assert "refunds" in top and "1 disliked answer<" in top

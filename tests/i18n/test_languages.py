@@ -65,4 +65,67 @@ def test_claims_in_another_language_are_checked_with_its_stems(monkeypatch) -> N
     monkeypatch.setattr(grounding, "placed_by_meaning", lambda claims: set())
     by_number = {1: sources[0]["text"]}
     assert grounding.unsupported_claims(supported, by_number, "spanish") == []
-    assert grounding.unsupported_claims(supported, by_number, "english") == [supported]
+
+
+# Short questions have too few function words to tell their language: they fall back to
+# English, and the passages must then be stemmed in English too, not in their own language.
+SHORT_QUESTIONS = [
+    (
+        "¿Dieta diaria en Francia?",
+        "Los trabajadores desplazados a Francia reciben una dieta diaria de sesenta euros por"
+        " cada día de viaje.",
+        "Los trabajadores desplazados reciben una dieta diaria de sesenta euros [1].",
+        "La empresa regala coches eléctricos nuevos a directivos [1].",
+    ),
+    (
+        "Tagegeld in Frankreich?",
+        "Mitarbeiter auf Dienstreisen in Frankreich erhalten ein Tagegeld von sechzig Euro für"
+        " jeden Reisetag.",
+        "Mitarbeiter auf Dienstreisen erhalten ein Tagegeld von sechzig Euro [1].",
+        "Die Firma verschenkt neue Elektroautos an Führungskräfte [1].",
+    ),
+    (
+        "Indemnité journalière en Espagne ?",
+        "Les salariés en déplacement en Espagne reçoivent une indemnité journalière de soixante"
+        " euros par jour de voyage.",
+        "Les salariés en déplacement reçoivent une indemnité journalière de soixante euros [1].",
+        "L'entreprise offre des voitures électriques neuves aux dirigeants [1].",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "supported", "invented"), SHORT_QUESTIONS, ids=["es", "de", "fr"]
+)
+def test_answers_to_short_questions_are_checked_in_one_language_on_both_sides(
+    monkeypatch, question: str, passage: str, supported: str, invented: str
+) -> None:
+    language = lexical.language_of(question)
+    assert language == "english"  # too short to tell
+    # The word check alone (no embedder): the claim and its passage share stems only when
+    # both are stemmed in the same language.
+    monkeypatch.setattr(grounding, "placed_by_meaning", lambda claims: set())
+    checked = grounding.check(f"{supported} {invented}", [{"n": 1, "text": passage}], language)
+    assert [entry["sentence"] for entry in checked.unsupported] == [invented]
+
+
+@pytest.mark.parametrize(
+    ("question", "reader", "language"),
+    [
+        ("¿Dieta diaria en Francia?", "es", "spanish"),  # too short to tell: the reader's
+        ("Tagegeld in Frankreich?", "de", "german"),
+        ("Indemnité journalière en Espagne ?", "fr", "french"),
+        ("Tagegeld in Frankreich?", "en", "english"),
+        ("How many days of annual leave do I get?", "de", "english"),  # clear: its own
+        ("¿Cuántos días de vacaciones tengo al año?", "en", "spanish"),
+    ],
+)
+def test_a_question_too_short_to_tell_is_answered_in_its_readers_language(
+    question: str, reader: str, language: str
+) -> None:
+    from django.utils import translation
+
+    from assistant import chat
+
+    with translation.override(reader):
+        assert chat.question_language(question) == language
