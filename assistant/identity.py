@@ -145,6 +145,7 @@ def person(request: AuthedRequest, user_id: int) -> HttpResponse:
         "role_choices": [
             ("auditor", gettext("Compliance auditor")),
             ("collection_admin", gettext("Collection admin (may create collections)")),
+            ("batch_jobs", gettext("Batch jobs (may run jobs on the collections they read)")),
         ],
     }
     return render(request, "assistant/person.html", context)

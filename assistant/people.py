@@ -12,6 +12,7 @@ from assistant import audit
 ROLES = {
     "auditor": ("Auditors", "assistant.view_queryrecord"),
     "collection_admin": ("Collection admins", "ingestion.add_collection"),
+    "batch_jobs": ("Batch job runners", "assistant.run_batch_jobs"),
 }
 
 

@@ -2,6 +2,7 @@
 not checked (a benchmark is not a timed test); that they run the real pipeline and score it is."""
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.factories import make_pdf
+from tests.fake_llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(
@@ -138,3 +140,40 @@ def test_the_streaming_benchmark_compares_the_token_reader_with_the_openai_clien
     out = bench("--rounds", "1", "--tokens", "200", script="bench/stream.py")
     assert "OpenAI client (baseline)" in out
     assert re.search(r"ratio baseline / ours:\s+\d+\.\d+×", out), out
+
+
+def answer_any_job(body: dict) -> str:
+    """A stand-in model for bench/batch.py: a reply that follows the request's schema, the
+    document's first dollar amount as the amount."""
+    properties = body["response_format"]["json_schema"]["schema"]["properties"]
+    if "label" in properties:
+        return json.dumps({"label": properties["label"]["enum"][0], "sources": [1]})
+    amount = re.search(r"\$([\d,]+)", body["messages"][-1]["content"])
+    value = int(amount.group(1).replace(",", "")) if amount else None
+    cell = {"value": value, "sources": [1]}
+    return json.dumps({"amount": cell, "date": {"value": None, "sources": []}})
+
+
+def test_the_batch_benchmark_prints_its_table_and_the_concurrency_ratio() -> None:
+    fake = FakeLLM()
+    fake.reply, fake.delay = answer_any_job, 0.1
+    try:
+        args = ("--documents", "8", "--concurrency", "4", "--llm-url", fake.url)
+        out = bench(*args, script="bench/batch.py")
+    finally:
+        fake.close()
+    assert re.search(
+        r"^run +docs +failed +seconds +docs/min +out tok/s +all tok/s +accuracy$", out, re.M
+    )
+    number = r" +[\d.]+"
+    # The stand-in reads every amount right and no date; it gives every document the first label.
+    for run, scored in (
+        ("extract x1", "amount 100%, date 0%"),
+        ("extract x4", "amount 100%, date 0%"),
+        ("classify x4", "label 25%"),
+    ):
+        assert re.search(rf"^{run} +8 +0{number * 4}  .*{scored}$", out, re.M), out
+    assert re.search(
+        r"^concurrency 4 vs 1: \d+\.\d\dx documents a minute \(target >= 3x\)$", out, re.M
+    )
+    assert fake.max_active >= 2  # the second extract run had documents in flight at once

@@ -100,6 +100,18 @@ def decision(job: BatchJob, picked: str, collection_ids: Iterable[int] = ()) -> 
     return endpoints.decide(list(Collection.objects.filter(pk__in=ids)), picked)
 
 
+def job_detail(job: BatchJob) -> dict:
+    """What the audit trail keeps of a job's definition: everything a run will be asked."""
+    return {
+        "name": job.name,
+        "kind": job.kind,
+        "collections": sorted(job.collections.values_list("pk", flat=True)),
+        "spec": job.spec,
+        "instruction": job.instruction,
+        "model": job.model,
+    }
+
+
 def create_job(
     user: User,
     *,
@@ -122,8 +134,7 @@ def create_job(
             model=model,
         )
         job.collections.set(collections)
-        detail = {"kind": kind, "collections": [c.pk for c in collections], "spec": spec}
-        audit.record(audit.Action.BATCH_JOB_CREATED, user, job, detail={**detail, "model": model})
+        audit.record(audit.Action.BATCH_JOB_CREATED, user, job, detail=job_detail(job))
     return job
 
 
@@ -145,8 +156,10 @@ def update_job(
         job.model = model
         job.save()
         job.collections.set(collections)
-        detail = {"changed": True, "collections": [c.pk for c in collections], "spec": spec}
-        audit.record(audit.Action.BATCH_JOB_CREATED, user, job, detail={**detail, "model": model})
+        # The same action as creating it (one more would change the audit table's choices);
+        # "edited" tells the two apart, and the detail is the whole job as it now is.
+        detail = {"edited": True, **job_detail(job)}
+        audit.record(audit.Action.BATCH_JOB_CREATED, user, job, detail=detail)
     return job
 
 
@@ -158,12 +171,20 @@ def enqueue(run_id: int) -> None:
         log.warning("could not enqueue batch run %s; it stays queued", run_id)
 
 
+def document_key(document: Document) -> str:
+    """One document across its versions: settle_versions retires an older ready version of the
+    same file name in the same folder of the same collection, so runs compare by this."""
+    return f"{document.collection_id}:{document.label}"
+
+
 def start(job: BatchJob, user: User, *, preview: bool = False) -> BatchRun:
     """A run over the ready documents of the job's collections that its owner may use now;
     a preview takes the first BATCH_PREVIEW_DOCUMENTS of them."""
     allowed = batch_collections(job.owner).filter(pk__in=job.collections.values("pk"))
     ready = Document.objects.filter(collection__in=allowed, status=Document.Status.READY)
-    ready = ready.order_by("collection_id", "pk").only("pk", "title", "sha256", "collection_id")
+    ready = ready.order_by("collection_id", "pk").only(
+        "pk", "title", "sha256", "collection_id", "path", "original_name"
+    )
     documents = list(ready[: settings.BATCH_PREVIEW_DOCUMENTS] if preview else ready)
     if not documents:
         raise BadSpec(gettext("The job's collections have no ready document it may read."))
@@ -200,6 +221,7 @@ def start(job: BatchJob, user: User, *, preview: bool = False) -> BatchRun:
                 run=run,
                 document_id=d.pk,
                 document_title=d.title[:300],
+                document_key=document_key(d),
                 document_sha256=d.sha256,
                 collection_id=d.collection_id,
                 position=i,
@@ -354,6 +376,7 @@ def columns(run: BatchRun) -> list[str]:
 @dataclass
 class Change:
     document_id: int | None
+    collection_id: int
     title: str
     column: str
     before: object
@@ -367,22 +390,34 @@ def previous_run(run: BatchRun) -> BatchRun | None:
 
 
 def compare(old: BatchRun, new: BatchRun) -> list[Change]:
-    """What differs per document and column between two runs of a job. A document read in
-    another version is listed with every column; otherwise only values that differ."""
+    """What differs per document and column between two runs of a job. Documents are matched
+    by their key, not their row: a new version is a new row and retires the old one. A
+    document read in another version is listed with every column; otherwise only values that
+    differ."""
 
-    def by_document(run: BatchRun) -> dict[int | None, BatchResult]:
-        return {r.document_id: r for r in run.results.filter(status=Result.DONE)}
+    def by_key(run: BatchRun) -> dict[str, BatchResult]:
+        rows: dict[str, BatchResult] = {}
+        for r in run.results.filter(status=Result.DONE):
+            # Rows from before keys were kept, and files of one upload sharing a name, are
+            # told apart by their row (a key never matches another run's row by accident).
+            key = r.document_key or f"row:{r.pk}"
+            rows[f"{key}#{r.document_id or r.pk}" if key in rows else key] = r
+        return rows
 
-    before, after = by_document(old), by_document(new)
+    before, after = by_key(old), by_key(new)
     names = list(dict.fromkeys(columns(old) + columns(new)))
     changes: list[Change] = []
-    for document_id in dict.fromkeys([*after, *before]):
-        then, now = before.get(document_id), after.get(document_id)
+    for key in dict.fromkeys([*after, *before]):
+        then, now = before.get(key), after.get(key)
         if then is None or now is None:
             row = now or then
             assert row is not None
             reason = "added" if then is None else "removed"
-            changes.append(Change(document_id, row.document_title, "", None, None, reason))
+            changes.append(
+                Change(
+                    row.document_id, row.collection_id, row.document_title, "", None, None, reason
+                )
+            )
             continue
         version_changed = then.document_sha256 != now.document_sha256
         for column in names:
@@ -390,5 +425,9 @@ def compare(old: BatchRun, new: BatchRun) -> list[Change]:
             b = now.cells.get(column, {}).get("value")
             if version_changed or a != b:
                 reason = "document_changed" if version_changed else "changed"
-                changes.append(Change(document_id, now.document_title, column, a, b, reason))
+                changes.append(
+                    Change(
+                        now.document_id, now.collection_id, now.document_title, column, a, b, reason
+                    )
+                )
     return changes

@@ -118,6 +118,10 @@ class BatchResult(models.Model):
         "ingestion.Document", null=True, on_delete=models.SET_NULL, related_name="+"
     )
     document_title = models.CharField(max_length=300)
+    # The document across its versions (collection, folder, file name: what
+    # ingestion.documents.settle_versions treats as one document), so runs compare by it after
+    # a new version replaced the row. "" on rows made before it was kept.
+    document_key = models.CharField(max_length=850, blank=True)
     document_sha256 = models.CharField(max_length=64)
     collection_id = models.BigIntegerField()
     position = models.PositiveIntegerField(default=0)  # processing order

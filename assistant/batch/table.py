@@ -42,7 +42,11 @@ def passage_link(passage: dict) -> str:
 
 
 def flag_text(flag: str) -> str:
-    return {"not_in_passages": gettext("not in its passages")}.get(flag, flag)
+    labels = {
+        "not_in_passages": gettext("not in its passages"),
+        "not_a_date": gettext("not a real date"),
+    }
+    return labels.get(flag, flag)
 
 
 def is_number(value: Any) -> bool:

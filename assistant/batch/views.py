@@ -380,9 +380,8 @@ def run_compare(request: AuthedRequest, run_id: int) -> HttpResponse:
     changes = []
     if earlier is not None:
         # Values of documents the viewer can no longer read stay withheld here too.
-        readable = {r.document_id for r in jobs.results(request.user, run)}
-        readable |= {r.document_id for r in jobs.results(request.user, earlier)}
-        changes = [c for c in jobs.compare(earlier, run) if c.document_id in readable]
+        readable = set(access.collections_visible_to(request.user).values_list("pk", flat=True))
+        changes = [c for c in jobs.compare(earlier, run) if c.collection_id in readable]
     reasons = {
         "changed": gettext("value changed"),
         "document_changed": gettext("document changed"),

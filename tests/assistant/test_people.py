@@ -2,12 +2,12 @@
 revocation takes effect on the next request."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from assistant import access
 from assistant import people as people_actions
-from assistant.models import AuditEvent, Conversation
+from assistant.models import AuditEvent, BatchJob, Conversation
 from ingestion import pipeline
 from ingestion.models import Collection
 from tests.conftest import login, read_events
@@ -166,3 +166,29 @@ def test_sign_in_and_out_are_audited(db, client) -> None:
     assert actions == [Action.LOGIN_FAILED, Action.LOGIN, Action.LOGOUT]
     failed = AuditEvent.objects.get(action=Action.LOGIN_FAILED)
     assert failed.detail == {"username": "dana"} and "wrong" not in str(failed.detail)
+
+
+def test_a_user_admin_grants_and_takes_the_batch_jobs_role(people) -> None:
+    """The role carries run_batch_jobs: jobs on every collection its holder reads, no other."""
+    admin = make_user("useradmin")
+    admin.user_permissions.add(Permission.objects.get(codename="change_user"))
+    url = reverse("people:person", args=[people.teammate.pk])
+    client = login(admin)
+    assert 'name="roles" value="batch_jobs"' in client.get(url).content.decode()
+    teammate = login(people.teammate)
+    assert teammate.get(reverse("batch:index")).status_code == 403
+
+    legal = Group.objects.get(name="Legal").pk  # the page posts their groups too
+    client.post(url, {"groups": [legal], "roles": ["batch_jobs"], "active": "on"})
+    form = {"name": "Sort", "kind": "classify", "multi": "single"}
+    form |= {"label_name": ["Invoice", "Contract"], "label_description": ["", ""]}
+    refused = teammate.post(reverse("batch:create"), form | {"collections": [people.sales.pk]})
+    teammate.post(reverse("batch:create"), form | {"collections": [people.legal.pk]})
+    job = BatchJob.objects.get()
+    assert refused.status_code == 400 and job.owner == people.teammate
+    assert list(job.collections.all()) == [people.legal]
+
+    client.post(url, {"groups": [legal], "roles": [], "active": "on"})
+    assert teammate.get(reverse("batch:index")).status_code == 403
+    changes = AuditEvent.objects.filter(action=Action.ROLES_CHANGED).order_by("id")
+    assert [e.detail["after"] for e in changes] == [["batch_jobs"], []]

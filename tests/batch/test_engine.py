@@ -17,7 +17,9 @@ from assistant.audit.models import AuditEvent, QueryRecord
 from assistant.batch import jobs, work
 from assistant.batch.models import BatchJob, BatchResult, BatchRun
 from assistant.batch.schema import BadSpec
-from tests.factories import ingest_now, make_document, make_user
+from ingestion import documents as ingestion_documents
+from ingestion.models import Document
+from tests.factories import ingest_now, make_document, make_user, remove_deleted
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 Run, Result = BatchRun.Status, BatchResult.Status
@@ -53,7 +55,8 @@ def answer(body: dict) -> str:
         return json.dumps({"label": label, "sources": [1]})
     if "summary" in properties:
         return json.dumps({"summary": "A document about " + text[12:40], "sources": [1]})
-    total = 1200 if "1200" in text else 50000.0 if "50000" in text else 777
+    stated = {"1200": 1200, "1300": 1300, "50000": 50000.0, "60000": 60000.0}
+    total = next((n for words, n in stated.items() if words in text), 777)
     due = "2024-03-31" if "2024-03-31" in text else None
     return json.dumps(
         {
@@ -214,6 +217,36 @@ def test_each_result_is_a_chained_audit_record_and_the_chain_verifies(
     assert {"batch_job_created", "batch_run_started", "batch_run_finished"} <= actions
     count, problem = audit.verify()
     assert problem is None and count >= 6
+
+
+def test_defining_and_editing_a_job_are_audited_with_what_it_asks(people) -> None:
+    job = jobs.create_job(
+        people.owner,
+        name="Totals",
+        kind="extract",
+        collection_ids=[people.legal.pk],
+        spec={"fields": FIELDS},
+        instruction="Amounts in euros.",
+    )
+    jobs.update_job(
+        job,
+        people.owner,
+        name="Totals",
+        collection_ids=[people.legal.pk],
+        spec={"fields": FIELDS[:1]},
+        instruction="Amounts in dollars.",
+    )
+
+    created, edited = AuditEvent.objects.filter(action="batch_job_created").order_by("pk")
+    assert created.detail["instruction"] == "Amounts in euros." and "edited" not in created.detail
+    assert [f["name"] for f in created.detail["spec"]["fields"]] == [
+        "total",
+        "due date",
+        "counterparty",
+    ]
+    assert edited.detail["edited"] is True and edited.detail["instruction"] == "Amounts in dollars."
+    assert [f["name"] for f in edited.detail["spec"]["fields"]] == ["total"]
+    assert edited.detail["collections"] == [people.legal.pk] and edited.detail["kind"] == "extract"
 
 
 def test_batch_records_follow_the_collections_retention(people, documents, fake) -> None:
@@ -387,6 +420,49 @@ def test_two_runs_compare_by_document_and_field(people, documents, fake) -> None
         ("invoice", "total", 1200, 1300, "changed")
     ]
     assert jobs.previous_run(second) == first
+
+
+def upload_now(people, name: str, text: str) -> Document:
+    document = make_document(people.legal, name, text.encode(), user=people.owner)
+    ingest_now(document.pk)
+    return document
+
+
+def test_a_rerun_after_new_versions_shows_their_changed_values(people, documents, fake) -> None:
+    """A new version is a new row and retires the old one: runs still match it by document."""
+    job = make_job(people)
+    first = run_all(job, people.owner)
+    upload_now(people, "invoice.txt", DOCUMENTS["invoice.txt"].replace("1200", "1300"))
+    upload_now(people, "contract.txt", DOCUMENTS["contract.txt"].replace("50000", "60000"))
+    assert not Document.objects.filter(pk=documents["invoice"].pk).exists()  # retired
+    assert first.results.filter(document=None).count() == 2
+
+    second = run_all(job, people.owner)
+
+    changes = jobs.compare(first, second)
+    totals = [(c.title, c.before, c.after) for c in changes if c.column == "total"]
+    assert sorted(totals) == [("contract", 50000.0, 60000.0), ("invoice", 1200, 1300)]
+    assert {c.reason for c in changes} == {"document_changed"}
+    assert {c.title for c in changes} == {"invoice", "contract"}  # the memo did not change
+    assert len(changes) == 2 * len(FIELDS)  # a new version lists every column
+
+
+def test_a_rerun_lists_documents_added_and_removed_one_by_one(people, documents, fake) -> None:
+    job = make_job(people)
+    first = run_all(job, people.owner)
+    upload_now(people, "letter.txt", "A letter to Northwind about the 1200 euros invoice.")
+    for title in ("memo", "contract"):
+        ingestion_documents.delete(documents[title], people.owner)
+    remove_deleted()
+
+    second = run_all(job, people.owner)
+
+    changes = jobs.compare(first, second)
+    assert sorted((c.title, c.reason) for c in changes) == [
+        ("contract", "removed"),
+        ("letter", "added"),
+        ("memo", "removed"),
+    ]
 
 
 def test_a_model_server_that_is_down_stops_the_run_for_a_later_resume(

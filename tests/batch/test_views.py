@@ -287,6 +287,14 @@ def test_every_cell_links_to_its_passage_and_flags_show_escaped(people) -> None:
     assert "doc1" in flagged.content.decode() and "doc0" not in flagged.content.decode()
 
 
+def test_an_impossible_date_is_flagged_in_words(people) -> None:
+    make_ready(people.legal, 1)
+    run = jobs.start(make_job(people, "extract"), people.owner)
+    finish(run, {"doc0": "2024-02-30"}, column="total", doc0=["not_a_date"])
+    page = login(people.owner).get(reverse("batch:run_detail", args=[run.pk])).content.decode()
+    assert "⚠ not a real date" in page and "not_a_date" not in page
+
+
 def rows_of(page: str, titles: list[str]) -> list[str]:
     return sorted(titles, key=page.index)
 
@@ -308,7 +316,10 @@ def test_results_sort_by_any_column_and_filter_by_search_and_status(people) -> N
     page = client.get(url, {"q": "30"}).content.decode()
     assert "doc0" in page and "doc1" not in page
     page = client.get(url, {"status": "failed"}).content.decode()
-    assert "No results match." in page
+    assert '<td colspan="3" class="muted">No results match.' in page  # document, status, total
+    root = login(make_user("root", is_superuser=True))  # an auditor: one more column, Audit
+    page = root.get(url, {"status": "failed"}).content.decode()
+    assert '<td colspan="4" class="muted">No results match.' in page
     assert client.get(url, {"sort": "c99", "page": "x"}).status_code == 200
 
 
