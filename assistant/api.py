@@ -7,8 +7,10 @@ policy does not allow over the token's collections is refused, never called."""
 
 import json
 import logging
+import math
 import time
 from collections.abc import Generator, Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,23 +18,34 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from assistant import audit, chat, endpoints, llm, openapi, ratelimit, tokens
 from assistant.models import AccessToken, QueryRecord
-from assistant.usage import over_budget
+from assistant.usage import month_start, over_budget
 from ingestion.models import Collection
 
 log = logging.getLogger(__name__)
 
-# What a request may carry. The rest (top_p, tools, filters, collection ids…) is ignored and
-# recorded, as extra fields are in the chat: the server decides scope and generation.
+# What a request may carry. The rest is ignored and recorded with the answer (params["ignored"]):
+# the server decides scope and generation.
 FIELDS = {
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
     "temperature",
 }  # fmt: skip
+# OpenAI's other generation settings, which clients send with every request: ignoring them
+# denies no access. Any other field (collection ids, filters, documents…) may be an attempt to
+# choose what is searched, so it is also recorded as a denied access, as in the chat.
+HARMLESS = {
+    "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty", "logit_bias",
+    "logprobs", "top_logprobs", "user", "response_format", "tools", "tool_choice",
+    "parallel_tool_calls", "functions", "function_call", "store", "metadata", "service_tier",
+    "modalities", "audio", "prediction", "reasoning_effort", "verbosity", "web_search_options",
+    "prompt_cache_key", "safety_identifier",
+}  # fmt: skip
+MAX_IGNORED_KEYS, MAX_IGNORED_CHARS = 20, 200
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -202,7 +215,9 @@ def chat_completions(request: HttpRequest) -> HttpResponseBase:
     if spent := over_budget(token.user):
         # Refused before anything is read or recorded, as in the chat.
         audit.record(audit.Action.BUDGET_EXCEEDED, token.user, token, request=request)
-        return no_store(error(429, spent, "insufficient_quota"))
+        response = error(429, spent, "insufficient_quota")
+        response["Retry-After"] = str(seconds_to_next_month())
+        return no_store(response)
     collections = tokens.readable(token)
     try:
         body = parse(request)
@@ -212,15 +227,16 @@ def chat_completions(request: HttpRequest) -> HttpResponseBase:
         generation = generation_params(body)
     except Invalid as invalid:
         return no_store(error(invalid.status, invalid.message, "invalid_request", invalid.param))
-    ignored["parameters"] = sorted(set(body) - FIELDS)
-    if ignored["parameters"]:
-        generation["ignored"] = audit.bounded(ignored["parameters"])
+    extra = sorted(set(body) - FIELDS)
+    if extra:
+        generation["ignored"] = recorded(body, extra)
+    ignored["parameters"] = [name for name in extra if name not in HARMLESS]
     if ignored["parameters"] or ignored["messages"]:
         # Not obeyed, but kept: what the client tried to set is part of the audit.
         detail = {
             "reason": "client-supplied parameters ignored",
             **ignored,
-            "requested": {name: body[name] for name in ignored["parameters"]},
+            "requested": recorded(body, ignored["parameters"]),
             "effective": [c.pk for c in collections],
         }
         audit.record(audit.Action.ACCESS_DENIED, token.user, token, detail=detail, request=request)
@@ -230,6 +246,12 @@ def chat_completions(request: HttpRequest) -> HttpResponseBase:
         options = body.get("stream_options") or {}
         return no_store(streamed(request, events, bool(options.get("include_usage"))))
     return no_store(completed(request, events))
+
+
+def seconds_to_next_month() -> int:
+    """Budgets are per calendar month (assistant/usage.py): the wait is until the next one."""
+    following = (month_start() + timedelta(days=32)).replace(day=1)
+    return max(1, int((following - timezone.now()).total_seconds()))
 
 
 # --- the request ------------------------------------------------------------------------------
@@ -272,6 +294,22 @@ def storable_value(value: Any) -> Any:
     if isinstance(value, list):
         return [storable_value(item) for item in value]
     return value  # numbers, booleans, null, and objects (already made storable by the hook)
+
+
+def recorded(body: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The ignored fields as sent, within bounds: a client may send anything, and every request
+    writes this. A number or flag is kept as it is; anything else as (JSON) text, cut short."""
+    kept: dict[str, Any] = {}
+    for name in names[:MAX_IGNORED_KEYS]:
+        value = body[name]
+        short = isinstance(value, bool | int | float) and len(json.dumps(value)) <= 20
+        if not (value is None or (short and math.isfinite(value))):
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            value = text[:MAX_IGNORED_CHARS]
+        kept[name[:MAX_IGNORED_CHARS]] = value
+    if (rest := len(names) - MAX_IGNORED_KEYS) > 0:
+        kept["…"] = f"and {rest} more"
+    return kept
 
 
 def text_of(content: object, param: str) -> str:

@@ -91,8 +91,9 @@ def description() -> dict:
             "The last user message with text is the question; the user and assistant messages "
             "before it are the conversation. System, developer and tool messages, and any "
             "after the question, are recorded and not obeyed. Other fields (top_p, tools, "
-            "filters, collection ids) are ignored and recorded: the token decides what is "
-            "searched, and its collections which models may read them (GET /v1/models)."
+            "filters, collection ids) are ignored and recorded, at most 20, each cut to 200 "
+            "characters: the token decides what is searched, and its collections which "
+            "models may read them (GET /v1/models)."
         ),
         "properties": {
             # Served without a token, so the registry's own names are not listed here (and
@@ -272,8 +273,9 @@ def description() -> dict:
                         **ERRORS,
                         "404": error_response("An unknown model."),
                         "429": error_response(
-                            "Too many requests (Retry-After), or (insufficient_quota) a group "
-                            "of the token's owner has spent its monthly token budget.",
+                            "Too many requests, or (insufficient_quota) a group of the "
+                            "token's owner has spent its monthly token budget; Retry-After "
+                            "says when to ask again (for a budget: the next month).",
                             RETRY_AFTER,
                         ),
                         "503": error_response("The language model is unavailable."),
