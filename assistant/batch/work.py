@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -294,18 +295,48 @@ def parse(text: str, expected: dict, finish_reason: str | None) -> tuple[dict | 
 
 def document_chunks(document: Document) -> list[dict]:
     """Every chunk of the document's current version, by id (ids derive from the document, its
-    version and the chunk number): a lookup, no search of anyone else's documents."""
+    version and the chunk number), with its dense vector: a lookup, no search of anyone else's
+    documents."""
     ids = [index.point_id(document.pk, document.sha256, n) for n in range(document.chunks)]
     found = []
     for start in range(0, len(ids), 256):
-        found += index.engine().retrieve(ids[start : start + 256])
+        found += index.engine().retrieve(ids[start : start + 256], dense=True)
     chunks = [
         {"chunk_no": int(p.payload["chunk_no"]), "page": int(p.payload["page"]),
-         "text": p.payload["text"]}
+         "text": p.payload["text"], "dense": p.dense}
         for p in found
         if int(p.payload.get("document_id", -1)) == document.pk
     ]  # fmt: skip
     return sorted(chunks, key=lambda c: c["chunk_no"])
+
+
+@lru_cache(maxsize=32)
+def embedded(queries: tuple[str, ...]) -> list[list[float]]:
+    """A job's retrieval queries are the same for each of its documents: embedded once."""
+    return index.embed(list(queries)) if queries else []
+
+
+def by_meaning(vector: list[float], chunks: list[dict]) -> list[int]:
+    """Indexes of the chunks, most similar in meaning to the query first (cosine: the vectors
+    are normalised); a field no word of the document matches still finds its passage."""
+    import numpy as np
+
+    kept = [i for i, c in enumerate(chunks) if c.get("dense")]
+    if not kept:
+        return []
+    similarity = np.array([chunks[i]["dense"] for i in kept]) @ np.array(vector)
+    return [kept[j] for j in np.argsort(-similarity, kind="stable")]
+
+
+def fused(lexical_order: list[int], dense_order: list[int]) -> list[int]:
+    """Both orders in one, by the index's own weighted reciprocal-rank fusion (RETRIEVAL_*)."""
+    k = settings.RETRIEVAL_RRF_K
+    weights = (settings.RETRIEVAL_SPARSE_WEIGHT, settings.RETRIEVAL_DENSE_WEIGHT)
+    score: dict[int, float] = {}
+    for weight, order in zip(weights, (lexical_order, dense_order), strict=True):
+        for position, i in enumerate(order):
+            score[i] = score.get(i, 0.0) + weight / (k + position + 1)
+    return sorted(score, key=lambda i: (-score[i], i))
 
 
 def rank(query: str, chunks: list[dict], terms: list[list[str]]) -> list[int]:
@@ -332,13 +363,18 @@ def rank(query: str, chunks: list[dict], terms: list[list[str]]) -> list[int]:
 
 def read_passages(document: Document, kind: str, spec: dict) -> tuple[list[dict], list[list[int]]]:
     """The passages the prompt holds, numbered from 1 (at most BATCH_PASSAGES), and for each
-    retrieval query (label, field) the numbers of those found for it. Queries take turns, so
+    retrieval query (label, field) the numbers of those found for it, by words (BM25) and by
+    meaning (the chunks' own vectors), fused as the index fuses them. Queries take turns, so
     every field gets its best passage before any gets a second; the opening chunk comes first
     for a label or a summary, which depend on what the document is as a whole."""
     chunks = document_chunks(document)
     queries = prompts.retrieval_queries(kind, spec)
     terms = [lexical.terms(c["text"]) for c in chunks]
-    ranked = [rank(q, chunks, terms) for q in queries]
+    vectors = embedded(tuple(queries))
+    ranked = [
+        fused(rank(query, chunks, terms), by_meaning(vector, chunks))
+        for query, vector in zip(queries, vectors, strict=True)
+    ]
     chosen: list[int] = [0] if chunks and kind != "extract" else []
     limit = settings.BATCH_PASSAGES
     for turn in range(max(map(len, ranked), default=0)):

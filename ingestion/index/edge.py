@@ -177,9 +177,9 @@ class EdgeEngine:
             found = self._shard.query(request)
         return [_found(p) for p in found]
 
-    def retrieve(self, ids: list[str]) -> list[Found]:
+    def retrieve(self, ids: list[str], *, dense: bool = False) -> list[Found]:
         with self._lock:
-            records = self._shard.retrieve(ids, with_payload=True, with_vector=False)
+            records = self._shard.retrieve(ids, with_payload=True, with_vector=dense)
         return [_found(r) for r in records]
 
     def chunk(self, document_id: int, chunk_no: int) -> Found | None:

@@ -173,9 +173,13 @@ class ServerEngine:
             for p in points
         ]
 
-    def retrieve(self, ids: list[str]) -> list[Found]:
-        points = self._call("retrieve", ids, with_payload=True)
-        return [Found(id=str(p.id), payload=p.payload or {}) for p in points]
+    def retrieve(self, ids: list[str], *, dense: bool = False) -> list[Found]:
+        vectors = [DENSE] if dense else False
+        points = self._call("retrieve", ids, with_payload=True, with_vectors=vectors)
+        return [
+            Found(id=str(p.id), payload=p.payload or {}, dense=(p.vector or {}).get(DENSE))
+            for p in points
+        ]
 
     def chunk(self, document_id: int, chunk_no: int) -> Found | None:
         from qdrant_client import models

@@ -494,3 +494,36 @@ def test_a_started_run_is_worked_by_the_celery_worker(
         run.refresh_from_db()
     assert run.status == Run.DONE and jobs.progress(run).done == 3
     assert fake.max_active >= 2  # concurrent inside the one task
+
+
+FILLER = [
+    "Heavy rain is expected over the northern hills, with strong winds along the coast and "
+    "snow above eight hundred metres by the weekend.",
+    "Knead the dough for ten minutes, let it rise in a warm place for an hour, then bake the "
+    "loaves at two hundred degrees until golden.",
+    "The home team scored twice in the second half and the goalkeeper saved a late penalty "
+    "to keep the lead until the final whistle.",
+    "Migrating birds rest on the lake in autumn; herons, geese and ducks feed in the reeds "
+    "before flying south for the winter.",
+]
+
+
+def test_a_field_no_word_of_the_document_matches_still_finds_its_passage(people) -> None:
+    """Passages are chosen by words and by meaning: in a long document, a field whose words
+    appear nowhere in it ("counterparty: the other company that signed") still gets the
+    paragraph naming the parties, not just the opening; the passage limit holds."""
+    parties = (
+        "This agreement is made between Acme Logistics Ltd and Globex Shipping GmbH, the two "
+        "parties to it, on the terms below."
+    )
+    paragraphs = [FILLER[n % len(FILLER)] for n in range(60)]
+    paragraphs.insert(30, parties)
+    document = make_document(people.legal, "long.txt", "\n\n".join(paragraphs).encode())
+    ingest_now(document.pk)
+    document.refresh_from_db()
+    assert document.chunks > settings.BATCH_PASSAGES  # long enough to have to choose
+    field = {"name": "counterparty", "type": "text", "description": "the other company that signed"}
+    passages, by_query = work.read_passages(document, "extract", {"fields": [field]})
+    assert len(passages) <= settings.BATCH_PASSAGES
+    best = passages[by_query[0][0] - 1]
+    assert "Globex Shipping" in best["text"] and best["chunk_no"] > 0

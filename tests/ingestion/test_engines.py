@@ -80,6 +80,10 @@ def test_points_are_written_counted_and_read_back(engine: Engine) -> None:
     assert engine.count() == 40 and engine.count(3) == 5
     [found] = engine.retrieve([points[7].id])
     assert found.payload["document_id"] == 1 and found.payload["chunk_no"] == 2
+    assert found.dense is None  # vectors only when asked: a batch job ranks chunks by them
+    [found] = engine.retrieve([points[7].id], dense=True)
+    cosine = sum(a * b for a, b in zip(found.dense or [], points[7].dense, strict=True))
+    assert math.isclose(cosine, 1, rel_tol=1e-3)
     chunk = engine.chunk(1, 2)
     assert chunk is not None and chunk.id == points[7].id and chunk.payload["text"] == "chunk 7"
     assert engine.chunk(1, 99) is None
