@@ -266,24 +266,31 @@ def eta_text(seconds: int | None) -> str:
     }
 
 
-def run_context(request: AuthedRequest, run: BatchRun) -> dict:
+def progress_context(request: AuthedRequest, run: BatchRun) -> dict:
+    """What the progress block polls every two seconds: counts, never the results table."""
     progress = jobs.progress(run)
-    headers = table.column_headers(run)
-    columns = [key for key, _ in headers]
-    found = table.filtered(request.user, run, request.GET, columns)
-    page = Paginator(found, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return {
         "run": run,
-        "job": run.job,
         "progress": progress,
         "eta": eta_text(progress.eta_seconds),
         "polling": run.status in (BatchRun.Status.QUEUED, BatchRun.Status.RUNNING),
+        "query": query.urlencode(),
+    }
+
+
+def run_context(request: AuthedRequest, run: BatchRun) -> dict:
+    headers = table.column_headers(run)
+    columns = [key for key, _ in headers]
+    found = table.filtered(request.user, run, request.GET, columns)
+    page = Paginator(found, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        **progress_context(request, run),
+        "job": run.job,
         "headers": table.sort_links(request.GET, headers),
         "rows": [table.table_row(r, columns) for r in page],
         "page": page,
-        "query": query.urlencode(),
         "params": request.GET,
         "statuses": BatchResult.Status.choices,
         "previous": jobs.previous_run(run),
@@ -307,9 +314,9 @@ def model_used(run: BatchRun) -> dict:
 @require_GET
 def run_detail(request: AuthedRequest, run_id: int) -> HttpResponse:
     run = jobs.own_run(request.user, run_id)
-    context = run_context(request, run)
     if not is_htmx(request):
-        return render(request, "batch/run.html", context)
+        return render(request, "batch/run.html", run_context(request, run))
+    context = progress_context(request, run)
     response = render(request, "batch/run.html#progress", context)
     if not context["polling"]:
         # It finished or was paused: the whole page (buttons, results) is out of date.
