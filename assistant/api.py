@@ -7,7 +7,6 @@ policy does not allow over the token's collections is refused, never called."""
 
 import json
 import logging
-import math
 import time
 from collections.abc import Generator, Iterator
 from datetime import timedelta
@@ -296,17 +295,36 @@ def storable_value(value: Any) -> Any:
     return value  # numbers, booleans, null, and objects (already made storable by the hook)
 
 
+def exact_numbers(value: object) -> bool:
+    """Every number inside is short enough to survive any database's JSON unchanged."""
+    if isinstance(value, list):
+        return all(map(exact_numbers, value))
+    if isinstance(value, dict):
+        return all(map(exact_numbers, value.values()))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return len(json.dumps(value)) <= 20
+    return True
+
+
 def recorded(body: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """The ignored fields as sent, within bounds: a client may send anything, and every request
-    writes this. A number or flag is kept as it is; anything else as (JSON) text, cut short."""
+    writes this. A value whose JSON is short is kept as it is (ids stay a list of ids); a long
+    one, or one holding a number a database's JSON may not keep exactly (NaN, 10**30), as text
+    cut short."""
     kept: dict[str, Any] = {}
     for name in names[:MAX_IGNORED_KEYS]:
         value = body[name]
-        short = isinstance(value, bool | int | float) and len(json.dumps(value)) <= 20
-        if not (value is None or (short and math.isfinite(value))):
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            value = text[:MAX_IGNORED_CHARS]
-        kept[name[:MAX_IGNORED_CHARS]] = value
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            text = str(value)
+        else:
+            if len(text) <= MAX_IGNORED_CHARS and exact_numbers(value):
+                kept[name[:MAX_IGNORED_CHARS]] = value
+                continue
+        kept[name[:MAX_IGNORED_CHARS]] = (value if isinstance(value, str) else text)[
+            :MAX_IGNORED_CHARS
+        ]
     if (rest := len(names) - MAX_IGNORED_KEYS) > 0:
         kept["…"] = f"and {rest} more"
     return kept

@@ -300,7 +300,7 @@ def test_ignored_generation_settings_are_recorded_but_deny_nothing(
     assert QueryRecord.objects.get().params["ignored"] == {
         "frequency_penalty": str(10**30),  # a number too long to keep is kept as text
         "seed": 7,
-        "stop": '["\\n\\n", "END"]',
+        "stop": ["\n\n", "END"],
         "top_p": 0.9,
         "user": "u" * 200,
     }

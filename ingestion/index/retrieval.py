@@ -105,16 +105,14 @@ def search(
 
 
 def _live(found: list[Found]) -> list[Found]:
-    """Without the passages of documents deleted since (a worker removes their points soon)."""
+    """Without the passages of documents being deleted (a worker removes their points soon).
+    Points with no document row are kept: evaluate_retrieval's corpus has none."""
     from ingestion.models import Document
 
     ids = {int(p.payload["document_id"]) for p in found}
-    live = set(
-        Document.objects.filter(pk__in=ids)
-        .exclude(status=Document.Status.DELETING)
-        .values_list("pk", flat=True)
-    )
-    return [p for p in found if int(p.payload["document_id"]) in live]
+    deleting = Document.objects.filter(pk__in=ids, status=Document.Status.DELETING)
+    gone = set(deleting.values_list("pk", flat=True))
+    return [p for p in found if int(p.payload["document_id"]) not in gone]
 
 
 def _indexed(found: Found) -> str:
