@@ -68,7 +68,8 @@ def documents_context(request: AuthedRequest, collection: Collection) -> dict:
     docs = collection.documents.all()
     # The progress bar counts the whole last upload, not the page of the list on screen.
     latest = docs.values_list("batch", flat=True).first()
-    batch = list(docs.filter(batch=latest).values_list("status", flat=True)) if latest else []
+    shown = docs.filter(batch=latest).exclude(status=Document.Status.DELETING)  # going
+    batch = list(shown.values_list("status", flat=True)) if latest else []
     done = sum(1 for s in batch if s in FINISHED)
     return {
         "collection": collection,
