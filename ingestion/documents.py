@@ -271,7 +271,8 @@ def add_attachments(parent: Document, attachments: list[Attachment]) -> None:
 def reingest(document: Document, actor: User) -> None:
     with transaction.atomic():
         # A worker still on the old run loses its lease and stops at its next step.
-        Document.objects.filter(pk=document.pk).exclude(status=Status.SKIPPED).update(
+        going = [Status.SKIPPED, Status.DELETING]
+        Document.objects.filter(pk=document.pk).exclude(status__in=going).update(
             status=Status.QUEUED, error="", attempts=0, lease_owner="", lease_until=None
         )
         audit.record(audit.Action.REINGEST, actor, document)
@@ -341,15 +342,15 @@ def retire(old: Document, new: Document) -> None:
 
 
 def delete_collection_documents(collection: Collection, actor: User) -> int:
-    documents = list(collection.documents.all())
+    documents = list(collection.documents.exclude(status=Status.DELETING))  # once is enough
     for document in documents:
         delete(document, actor)
     return len(documents)
 
 
 def reingest_collection(collection: Collection, actor: User) -> None:
-    for document in collection.documents.exclude(status=Status.SKIPPED):
-        reingest(document, actor)
+    for document in collection.documents.exclude(status__in=[Status.SKIPPED, Status.DELETING]):
+        reingest(document, actor)  # a document being deleted stays deleted
 
 
 def requeue_stuck() -> int:

@@ -148,6 +148,10 @@ def test_deleting_a_whole_collection_removes_every_point_and_file(people) -> Non
     assert set(Document.objects.values_list("status", flat=True)) == {Status.DELETING}
     page = client.get(reverse("ingestion:collection", args=[people.legal.pk])).content.decode()
     assert page.count("Deleting") == 3 and "Last upload" not in page  # no "0 of 3 finished"
+    # Clearing again or re-ingesting everything leaves what is being deleted alone.
+    client.post(reverse("ingestion:collection_clear", args=[people.legal.pk]))
+    client.post(reverse("ingestion:collection_reingest", args=[people.legal.pk]))
+    assert set(Document.objects.values_list("status", flat=True)) == {Status.DELETING}
     assert not index.search("Rule", [people.legal.pk], 5)  # hidden before the worker runs
     remove_deleted()
     assert not Document.objects.exists()
