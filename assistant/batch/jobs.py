@@ -5,8 +5,9 @@ documents is the policy's decision (assistant/endpoints.py) over the job's colle
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -310,6 +311,7 @@ def resume_stuck() -> int:
 
 @dataclass
 class Progress:
+    run: BatchRun = field(repr=False)
     status: str
     total: int
     done: int
@@ -318,10 +320,16 @@ class Progress:
     cancelled: int
     pending: int
     running: int
-    flagged: int
     prompt_tokens: int
     completion_tokens: int
     eta_seconds: int | None
+
+    @cached_property
+    def flagged(self) -> int:
+        """Done documents with a flagged value: it reads every result's cells, so only when
+        asked (the two-second progress poll never asks)."""
+        done = self.run.results.filter(status=Result.DONE).only("cells")
+        return sum(1 for r in done if r.flagged)
 
     @property
     def finished(self) -> int:
@@ -343,7 +351,6 @@ def progress(run: BatchRun) -> Progress:
     rows = run.results.values("status").annotate(n=Count("id"))
     counts = {row["status"]: row["n"] for row in rows}
     tokens = run.results.aggregate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"))
-    flagged = sum(1 for r in run.results.filter(status=Result.DONE).only("cells") if r.flagged)
     remaining = counts.get(Result.PENDING, 0) + counts.get(Result.RUNNING, 0)
     eta = None
     if run.status == Run.RUNNING and remaining:
@@ -354,6 +361,7 @@ def progress(run: BatchRun) -> Progress:
             rate = window["n"] / max((now - window["since"]).total_seconds(), 1.0)
             eta = int(remaining / rate)
     return Progress(
+        run=run,
         status=run.status,
         total=sum(counts.values()),
         done=counts.get(Result.DONE, 0),
@@ -362,7 +370,6 @@ def progress(run: BatchRun) -> Progress:
         cancelled=counts.get(Result.CANCELLED, 0),
         pending=counts.get(Result.PENDING, 0),
         running=counts.get(Result.RUNNING, 0),
-        flagged=flagged,
         prompt_tokens=tokens["p"] or 0,
         completion_tokens=tokens["c"] or 0,
         eta_seconds=eta,
