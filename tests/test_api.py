@@ -15,7 +15,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from assistant.models import AccessToken, AuditEvent, GroupBudget, QueryRecord, Usage
+from assistant.models import AccessToken, AuditEvent, GroupBudget, QueryRecord
 from tests.conftest import login, read_events
 from tests.factories import (
     ingest_now,
@@ -25,6 +25,7 @@ from tests.factories import (
     make_pdf,
     make_user,
 )
+from tests.test_usage import make_usage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -410,16 +411,7 @@ def test_requests_beyond_the_rate_limits_get_429(live_server, people, fake_llm, 
 
 def test_a_spent_budget_says_to_retry_when_the_month_turns(people, client, fake_llm) -> None:
     GroupBudget.objects.create(group=make_group("Legal"), monthly_tokens=100)
-    spent = Usage.objects.create(
-        created_at=timezone.now(),
-        user=people.teammate,
-        username="teammate",
-        channel="chat",
-        model="enclave",
-        location="on_premises",
-        prompt_tokens=100,
-    )
-    spent.groups.set([make_group("Legal")])
+    make_usage(people.teammate, [], prompt=100, completion=0)
     auth = {"Authorization": f"Bearer {make_token(people.teammate)}"}
     body = {"model": "enclave", "messages": [{"role": "user", "content": QUESTION}]}
     url = reverse("api:chat_completions")

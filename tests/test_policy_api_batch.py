@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from assistant.audit.models import AuditEvent, QueryRecord
 from assistant.batch import jobs
@@ -19,6 +18,7 @@ from tests.conftest import login
 from tests.factories import ingest_now, make_collection, make_document, make_group
 from tests.fake_llm import FakeLLM
 from tests.test_api import make_token
+from tests.test_usage import make_usage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -236,17 +236,7 @@ def test_a_group_over_its_monthly_budget_gets_429_insufficient_quota(
 ) -> None:
     secret = make_token(people.teammate)
     GroupBudget.objects.create(group=make_group("Legal"), monthly_tokens=100)
-    spent = Usage.objects.create(
-        created_at=timezone.now(),
-        user=people.teammate,
-        username="teammate",
-        channel="chat",
-        model="enclave",
-        location="on_premises",
-        prompt_tokens=90,
-        completion_tokens=10,
-    )
-    spent.groups.set([make_group("Legal")])
+    make_usage(people.teammate, [], prompt=90, completion=10)
 
     response = post(secret, "enclave")
 
@@ -351,16 +341,7 @@ def test_a_restricted_collection_made_so_after_the_start_keeps_the_run_local(
 def test_a_batch_job_is_not_started_over_the_budget(people, library, fake_llm, external) -> None:
     GroupBudget.objects.create(group=make_group("Legal"), monthly_tokens=1)
     people.owner.groups.add(make_group("Legal"))
-    spent = Usage.objects.create(
-        created_at=timezone.now(),
-        user=people.owner,
-        username="owner",
-        channel="chat",
-        model="enclave",
-        location="on_premises",
-        prompt_tokens=5,
-    )
-    spent.groups.set([make_group("Legal")])
+    make_usage(people.owner, [], prompt=5, completion=0)
     job = summarise(people, [people.legal], "")
 
     response = login(people.owner).post(reverse("batch:run", args=[job.pk]), follow=True)
